@@ -1,0 +1,62 @@
+# kvnb — two commands: `make lab` (set up + JupyterLab with the bundled server) and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.kvnb-installed
+PYTEST_ARGS ?=
+
+.PHONY: lab test lint format learner check-learner bench system-deps strip-notebooks clean help
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make lab     set everything up and open JupyterLab on notebooks/ with the bundled nats-server"
+	@echo "make test    set everything up and run every test (unit, fault, notebooks, browser)"
+	@echo "make lint    ruff"
+	@echo "make learner regenerate the learner copies of the notebooks (solutions removed)"
+	@echo "make bench   benchmarks against raw nats-py; writes docs/benchmarks.md"
+
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "kvnb needs Python 3.11 or newer; set PYTHON=python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+# Debian packages the tests need: chromium (browser tests) and redis-server (KV vs Redis).
+system-deps:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+lab: $(STAMP)
+	$(VENV)/bin/kvnb lab
+
+test: $(STAMP) system-deps
+	$(PY) -m ruff check kvnb tests bench
+	$(PY) -m kvnb.notebook_tools check notebooks
+	$(PY) -m pytest tests notebooks --nbval-lax --kvnb-server $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check kvnb tests bench
+
+format: $(STAMP)
+	$(PY) -m ruff check --fix kvnb tests bench
+
+strip-notebooks: $(STAMP)
+	$(PY) -m kvnb.notebook_tools strip notebooks
+
+learner: $(STAMP)
+	$(PY) -m kvnb.notebook_tools learner notebooks learner
+
+bench: $(STAMP) system-deps
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache test-output

@@ -1,0 +1,46 @@
+"""kvnb: learn the NATS Key-Value store by doing, in JupyterLab, against a real nats-server.
+
+Quick start (top-level ``await`` in a notebook)::
+
+    import kvnb
+    server = kvnb.start_server()
+    kv = await kvnb.open_bucket("demo", history=10, fresh=True)
+    rev = await kv.put("featureX.enabled", "true")
+    await kv.update("featureX.enabled", "false", last=rev)
+"""
+
+from __future__ import annotations
+
+from .bucket import KV, BucketInfo, delete_bucket, open_bucket
+from .client import close_default_connection, connect, default_connection
+from .entry import Entry
+from .errors import (
+    BucketConfigMismatch,
+    BucketNotFound,
+    Conflict,
+    ConnectError,
+    InvalidBucketName,
+    InvalidInput,
+    InvalidKey,
+    InvalidOption,
+    InvalidValue,
+    KeyDeleted,
+    KeyNotFound,
+    KvnbError,
+    NotSupported,
+    ServerError,
+    ServerNotFound,
+    ServerStartError,
+)
+from .server import ExternalServer, Server, current_server, start_server, stop_server
+from .watch import CAUGHT_UP, Watch
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CAUGHT_UP", "KV", "BucketConfigMismatch", "BucketInfo", "BucketNotFound", "Conflict", "ConnectError",
+    "Entry", "ExternalServer", "InvalidBucketName", "InvalidInput", "InvalidKey", "InvalidOption",
+    "InvalidValue", "KeyDeleted", "KeyNotFound", "KvnbError", "NotSupported", "Server", "ServerError",
+    "ServerNotFound", "ServerStartError", "Watch", "close_default_connection", "connect", "current_server",
+    "default_connection", "delete_bucket", "open_bucket", "start_server", "stop_server",
+]

@@ -1,0 +1,435 @@
+"""kvnb's KV wrapper: nats-py's KV semantics with the rough edges smoothed.
+
+- entries say ``"PUT"``, ``"DEL"`` or ``"PURGE"`` (never None), and carry ``created``;
+- values may be ``str`` (UTF-8) or bytes; an empty value is ``b""`` from get() and watch();
+- ``keys()`` on an empty bucket is ``[]`` and ``keys(pattern)`` honours NATS wildcards;
+- one :class:`~kvnb.errors.Conflict` for every lost optimistic write (server codes 10071, 10164);
+- ``get()`` of a deleted key raises :class:`~kvnb.errors.KeyDeleted`, of a missing one
+  :class:`~kvnb.errors.KeyNotFound`; ``history()`` of a missing key is ``[]``;
+- bad input raises before anything is sent, with the rule and an example.
+
+Example::
+
+    kv = await kvnb.open_bucket("demo", history=10, fresh=True)
+    rev = await kv.put("featureX.enabled", "true")
+    await kv.update("featureX.enabled", "false", last=rev)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import nats.errors
+import nats.js.errors
+from nats.aio.client import Client as NATS
+from nats.js import api
+
+from . import validation as v
+from .client import default_connection, ensure_fresh
+from .entry import Entry, Operation
+from .errors import (
+    BucketConfigMismatch,
+    BucketNotFound,
+    Conflict,
+    KeyDeleted,
+    KeyNotFound,
+    NotSupported,
+    ServerError,
+)
+from .server import current_server
+from .watch import CAUGHT_UP, Watch
+
+__all__ = ["KV", "BucketInfo", "delete_bucket", "open_bucket"]
+
+_UNSET: Any = object()
+_WRONG_LAST = re.compile(r"wrong last sequence: (\d+)")
+
+
+@dataclass(frozen=True)
+class BucketInfo:
+    """A bucket's settings and size, from its stream."""
+
+    name: str
+    history: int
+    ttl: float | None
+    storage: str
+    replicas: int
+    max_value_size: int
+    values: int
+    bytes: int
+    first_revision: int
+    last_revision: int
+    limit_marker_ttl: float | None
+    direct: bool
+
+
+def _operation(headers: dict[str, str] | None) -> Operation:
+    if not headers:
+        return "PUT"
+    op = headers.get("KV-Operation")
+    if op in ("DEL", "PURGE"):
+        return op  # type: ignore[return-value]
+    reason = headers.get("Nats-Marker-Reason")
+    if reason is not None:
+        return "DEL" if reason == "Remove" else "PURGE"
+    return "PUT"
+
+
+@contextlib.contextmanager
+def _server_errors(what: str) -> Iterator[None]:
+    """Turn nats-py's transport errors into one kvnb error that says what to check."""
+    try:
+        yield
+    except (TimeoutError, nats.errors.TimeoutError):
+        raise ServerError(
+            f"{what}: the server did not answer in time. Common causes: the server was stopped or is "
+            "restarting, the bucket's stream has no leader yet (cluster), or your user lacks permission "
+            "(the server does not answer denied requests). Fix: retry; check kvnb.current_server() and `kvnb doctor`."
+        ) from None
+    except nats.errors.ConnectionClosedError:
+        raise ServerError(f"{what}: the connection is closed. Fix: open the bucket again (kvnb.open_bucket).") from None
+    except nats.js.errors.NoStreamResponseError:
+        raise BucketNotFound(f"{what}: no bucket answered; it was probably deleted. Fix: open_bucket(...) to create it again.") from None
+
+
+class KV:
+    """A NATS KV bucket. Made by :func:`open_bucket`; every method is a coroutine except :meth:`watch`."""
+
+    def __init__(self, nc: NATS, info: api.StreamInfo, *, js_prefix: str = "$JS.API") -> None:
+        self.nc = nc
+        self.js = nc.jetstream(prefix=js_prefix)
+        self._js_prefix = js_prefix
+        config = info.config
+        self.name: str = (config.name or "")[3:]
+        self._stream = config.name or ""
+        self._pre = f"$KV.{self.name}."
+        self.history_depth: int = config.max_msgs_per_subject or 1
+        self.max_value_size: int = config.max_msg_size if config.max_msg_size not in (None, -1) else -1
+        self._direct = bool(config.allow_direct)
+
+    def __repr__(self) -> str:
+        return f"<kvnb.KV bucket {self.name!r}, history {self.history_depth}>"
+
+    # --- helpers ------------------------------------------------------------------------------
+    def _encode(self, value: Any) -> bytes:
+        limit = self.nc.max_payload if self.nc.is_connected else None
+        if self.max_value_size >= 0 and (limit is None or self.max_value_size < limit):
+            limit = self.max_value_size
+        return v.to_bytes(value, max_size=limit)
+
+    async def _publish(self, key: str, data: bytes, headers: dict[str, str] | None, *, what: str,
+                       expected: int | None = None, operation: str = "put") -> int:
+        await ensure_fresh(self.nc)
+        with _server_errors(what):
+            try:
+                ack = await self.js.publish(self._pre + key, data, headers=headers)
+            except nats.js.errors.APIError as err:
+                if err.err_code in (10071, 10164) and expected is not None:
+                    found = _WRONG_LAST.search(err.description or "")
+                    current = int(found.group(1)) if found else None
+                    raise Conflict(key, expected, current, operation) from None
+                raise ServerError(f"{what}: the server refused it: {err.description} (code {err.err_code}).") from None
+        return ack.seq
+
+    # --- writes -------------------------------------------------------------------------------
+    async def put(self, key: str, value: str | bytes) -> int:
+        """Store ``value`` under ``key``; returns the new revision."""
+        v.check_key(key)
+        return await self._publish(key, self._encode(value), None, what=f"put({key!r})")
+
+    async def create(self, key: str, value: str | bytes, *, ttl: float | None = None) -> int:
+        """Store ``value`` only if ``key`` has no value (never written, deleted or purged).
+
+        ``ttl`` (whole seconds >= 1, nats-server >= 2.11) makes this revision expire on its own.
+        Raises :class:`Conflict` when the key already has a value.
+        """
+        v.check_key(key)
+        data = self._encode(value)
+        seconds = v.to_seconds(ttl, what="ttl", whole=True)
+        headers = {api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE: "0"}
+        if seconds is not None:
+            headers["Nats-TTL"] = str(int(seconds))
+        try:
+            return await self._publish(key, data, headers, what=f"create({key!r})", expected=0, operation="create")
+        except Conflict as conflict:
+            # A delete or purge marker is a revision too; create may replace a tombstone.
+            try:
+                await self.get(key)
+            except KeyDeleted as deleted:
+                headers[api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE] = str(deleted.revision)
+                return await self._publish(key, data, headers, what=f"create({key!r})",
+                                           expected=deleted.revision, operation="create")
+            except KeyNotFound:
+                pass
+            raise Conflict(key, 0, conflict.current, "create") from None
+
+    async def update(self, key: str, value: str | bytes, last: int) -> int:
+        """Store ``value`` only if ``key``'s latest revision is ``last``; returns the new revision.
+
+        Raises :class:`Conflict` (with the current revision) when another write came first.
+        """
+        v.check_key(key)
+        v.check_revision(last, what="last", allow_zero=True)
+        data = self._encode(value)
+        headers = {api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE: str(last)}
+        return await self._publish(key, data, headers, what=f"update({key!r})", expected=last, operation="update")
+
+    async def delete(self, key: str, *, last: int | None = None) -> int:
+        """Place a DEL marker (a tombstone; earlier revisions stay in history). Returns its revision.
+
+        With ``last``, only if the key's latest revision is ``last`` (else :class:`Conflict`).
+        """
+        v.check_key(key)
+        headers = {"KV-Operation": "DEL"}
+        if last is not None:
+            headers[api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE] = str(v.check_revision(last, what="last"))
+        return await self._publish(key, b"", headers, what=f"delete({key!r})", expected=last, operation="delete")
+
+    async def purge(self, key: str, *, ttl: float | None = None) -> int:
+        """Place a PURGE marker and drop every earlier revision of ``key``. Returns its revision.
+
+        ``ttl`` (whole seconds >= 1, nats-server >= 2.11) removes the marker itself after that long.
+        """
+        v.check_key(key)
+        seconds = v.to_seconds(ttl, what="ttl", whole=True)
+        headers = {"KV-Operation": "PURGE", api.Header.ROLLUP: "sub"}
+        if seconds is not None:
+            headers["Nats-TTL"] = str(int(seconds))
+        return await self._publish(key, b"", headers, what=f"purge({key!r})")
+
+    async def purge_deletes(self, *, older_than: float = 0) -> int:
+        """Remove DEL/PURGE markers (and what they hide) older than ``older_than`` seconds; returns how many."""
+        markers = [e for e in await self.entries(include_markers=True) if e.is_marker]
+        now = datetime.now().astimezone()
+        removed = 0
+        for entry in markers:
+            age = (now - entry.created).total_seconds() if entry.created else float("inf")
+            keep = 1 if older_than > 0 and age < older_than else 0
+            if keep:
+                continue
+            with _server_errors(f"purge_deletes() on {entry.key!r}"):
+                await self.js.purge_stream(self._stream, subject=self._pre + entry.key, keep=0)
+            removed += 1
+        return removed
+
+    # --- reads --------------------------------------------------------------------------------
+    async def get(self, key: str, *, revision: int | None = None) -> Entry:
+        """The latest entry of ``key`` (or the one at ``revision``).
+
+        Raises :class:`KeyNotFound` when there is none and :class:`KeyDeleted` when the entry is a
+        DEL or PURGE marker.
+        """
+        v.check_key(key)
+        if revision is not None:
+            v.check_revision(revision, what="revision")
+        await ensure_fresh(self.nc)
+        subject = self._pre + key
+        with _server_errors(f"get({key!r})"):
+            try:
+                if revision is None:
+                    msg = await self.js.get_msg(self._stream, subject=subject, direct=self._direct)
+                else:
+                    msg = await self.js.get_msg(self._stream, seq=revision, direct=self._direct)
+            except nats.js.errors.NotFoundError:
+                raise KeyNotFound(self.name, key, revision) from None
+            except nats.js.errors.APIError as err:
+                if err.err_code == 10037 or err.code == 404:  # no message found
+                    raise KeyNotFound(self.name, key, revision) from None
+                raise ServerError(f"get({key!r}): the server refused it: {err.description} (code {err.err_code}).") from None
+        if msg.subject != subject:
+            raise KeyNotFound(self.name, key, revision)
+        entry = Entry(bucket=self.name, key=key, value=msg.data or b"", revision=msg.seq or 0,
+                      operation=_operation(msg.headers), created=msg.time)
+        if entry.is_marker:
+            raise KeyDeleted(self.name, key, entry.revision, entry.operation)
+        return entry
+
+    async def get_value(self, key: str, default: Any = None) -> str | None:
+        """The latest value of ``key`` as text, or ``default`` when missing or deleted."""
+        try:
+            return (await self.get(key)).text
+        except KeyNotFound:
+            return default
+
+    async def keys(self, pattern: str = ">") -> list[str]:
+        """Keys that have a value now (deleted ones excluded), sorted; ``[]`` for an empty bucket.
+
+        ``pattern`` uses NATS wildcards: ``*`` one token, ``>`` all the rest (``'sensors.*.temp'``).
+        """
+        v.check_pattern(pattern)
+        return sorted(e.key for e in await self._snapshot(pattern, include_history=False, headers_only=True)
+                      if not e.is_marker)
+
+    async def history(self, key: str) -> list[Entry]:
+        """Every revision the bucket still keeps for ``key``, oldest first; ``[]`` if none."""
+        v.check_key(key)
+        return await self._snapshot(key, include_history=True)
+
+    async def entries(self, pattern: str = ">", *, include_history: bool = False,
+                      include_markers: bool = False) -> list[Entry]:
+        """A snapshot: the latest entry of every key (or every kept revision), in revision order."""
+        v.check_pattern(pattern)
+        found = await self._snapshot(pattern, include_history=include_history)
+        return found if include_markers else [e for e in found if not e.is_marker]
+
+    async def _snapshot(self, pattern: str, *, include_history: bool, headers_only: bool = False) -> list[Entry]:
+        await ensure_fresh(self.nc)
+        watch = Watch(self.nc, bucket=self.name, pattern=pattern, include_history=include_history,
+                      js_prefix=self._js_prefix, headers_only=headers_only)
+        with _server_errors(f"reading bucket {self.name!r}"):
+            await watch.start()
+        found: list[Entry] = []
+        try:
+            async for item in watch.events():
+                if item is CAUGHT_UP:
+                    break
+                found.append(item)  # type: ignore[arg-type]
+        finally:
+            await watch.stop()
+        return found
+
+    def watch(self, pattern: str = ">", *, include_history: bool = False, ignore_deletes: bool = False,
+              updates_only: bool = False, from_revision: int | None = None) -> Watch:
+        """A live :class:`~kvnb.watch.Watch` of keys matching ``pattern``.
+
+        Use ``async for entry in kv.watch(...)``, ``async with kv.watch(...) as w`` or
+        ``w = await kv.watch(...)``. By default it first delivers the latest entry of each key,
+        then every change; ``include_history`` delivers every kept revision first, ``updates_only``
+        only changes from now on, ``from_revision`` everything from that revision. It sets
+        ``caught_up`` when the initial values are in, and resumes by itself after a reconnect.
+        """
+        v.check_pattern(pattern)
+        chosen = [name for name, on in (("include_history", include_history), ("updates_only", updates_only),
+                                        ("from_revision", from_revision is not None)) if on]
+        if len(chosen) > 1:
+            raise v.InvalidOption(f"choose one of include_history, updates_only and from_revision, not {' and '.join(chosen)}.")
+        if from_revision is not None:
+            v.check_revision(from_revision, what="from_revision")
+        return Watch(self.nc, bucket=self.name, pattern=pattern, include_history=include_history,
+                     ignore_deletes=ignore_deletes, updates_only=updates_only, from_revision=from_revision,
+                     js_prefix=self._js_prefix)
+
+    async def info(self) -> BucketInfo:
+        """The bucket's settings and current size."""
+        await ensure_fresh(self.nc)
+        with _server_errors(f"info of bucket {self.name!r}"):
+            try:
+                si = await self.js.stream_info(self._stream)
+            except nats.js.errors.NotFoundError:
+                raise BucketNotFound(f"bucket {self.name!r} no longer exists. Fix: open_bucket({self.name!r}) to create it again.") from None
+        return _bucket_info(si)
+
+
+def _bucket_info(si: api.StreamInfo) -> BucketInfo:
+    c, s = si.config, si.state
+    marker = getattr(c, "subject_delete_marker_ttl", None)
+    return BucketInfo(
+        name=(c.name or "")[3:], history=c.max_msgs_per_subject or 1,
+        ttl=c.max_age or None, storage=str(getattr(c.storage, "value", c.storage)),
+        replicas=c.num_replicas or 1,
+        max_value_size=c.max_msg_size if c.max_msg_size is not None else -1,
+        values=s.messages, bytes=s.bytes, first_revision=s.first_seq, last_revision=s.last_seq,
+        limit_marker_ttl=marker or None, direct=bool(c.allow_direct),
+    )
+
+
+async def open_bucket(name: str, *, history: int = _UNSET, ttl: float | None = _UNSET, storage: str | None = _UNSET,
+                      replicas: int = _UNSET, max_value_size: int | None = _UNSET,
+                      limit_marker_ttl: float | None = _UNSET, description: str | None = None,
+                      fresh: bool = False, nc: NATS | None = None, js_prefix: str = "$JS.API") -> KV:
+    """Open the bucket ``name``, creating it when it does not exist.
+
+    Settings (defaults in brackets): ``history`` revisions kept per key [1, at most 64], ``ttl``
+    seconds a value lives [forever], ``storage`` "file" or "memory" [file; memory when the bundled
+    server was started with ``memory=True``], ``replicas`` [1], ``max_value_size`` bytes [server
+    limit], ``limit_marker_ttl`` seconds a server-made PURGE marker stays when a TTL expires a key
+    [none; nats-server >= 2.11].
+
+    An existing bucket is opened as it is; passing a setting that differs from it raises
+    :class:`BucketConfigMismatch` (nothing is changed). ``fresh=True`` deletes the bucket and its
+    data first and creates it anew. ``nc`` defaults to the shared connection to the default server.
+    """
+    v.check_bucket_name(name)
+    given = {k: val for k, val in dict(history=history, ttl=ttl, storage=storage, replicas=replicas,
+                                       max_value_size=max_value_size, limit_marker_ttl=limit_marker_ttl).items()
+             if val is not _UNSET}
+    if "history" in given:
+        v.check_history(history)
+    ttl_s = v.to_seconds(given.get("ttl"), what="ttl")
+    marker_s = v.to_seconds(given.get("limit_marker_ttl"), what="limit_marker_ttl")
+    if "storage" in given and storage is not None:
+        v.check_choice(storage, what="storage", choices=("file", "memory"))
+    if "replicas" in given:
+        v.check_replicas(replicas)
+    if given.get("max_value_size") is not None and (
+            isinstance(max_value_size, bool) or not isinstance(max_value_size, int) or max_value_size < 1):
+        raise v.InvalidOption(f"max_value_size must be a positive int (bytes), got {max_value_size!r}. Example: max_value_size=1024")
+    if nc is None:
+        nc = await default_connection()
+    await ensure_fresh(nc)
+    js = nc.jetstream(prefix=js_prefix)
+    stream = f"KV_{name}"
+    with _server_errors(f"open_bucket({name!r})"):
+        if fresh:
+            with contextlib.suppress(nats.js.errors.NotFoundError):
+                await js.delete_stream(stream)
+        else:
+            try:
+                si = await js.stream_info(stream)
+            except nats.js.errors.NotFoundError:
+                si = None
+            if si is not None:
+                _check_matches(name, _bucket_info(si), given, ttl_s, marker_s)
+                return KV(nc, si, js_prefix=js_prefix)
+        if marker_s is not None and nc.connected_server_version.minor < 11 and nc.connected_server_version.major == 2:
+            raise NotSupported(f"limit_marker_ttl needs nats-server 2.11 or newer; this server is {nc.connected_server_version}.")
+        server = current_server()
+        default_storage = "memory" if server is not None and server.memory else "file"
+        chosen_storage = given.get("storage") or default_storage
+        config = api.KeyValueConfig(
+            bucket=name, description=description, history=given.get("history", 1), ttl=ttl_s,
+            storage=api.StorageType(chosen_storage), replicas=given.get("replicas", 1),
+            max_value_size=given.get("max_value_size"), direct=True, limit_marker_ttl=marker_s,
+        )
+        try:
+            await js.create_key_value(config)
+        except nats.js.errors.APIError as err:
+            raise ServerError(f"open_bucket({name!r}): the server refused to create it: {err.description} (code {err.err_code}).") from None
+        si = await js.stream_info(stream)
+    return KV(nc, si, js_prefix=js_prefix)
+
+
+def _check_matches(name: str, info: BucketInfo, given: dict[str, Any], ttl_s: float | None, marker_s: float | None) -> None:
+    wanted = dict(given)
+    if "ttl" in wanted:
+        wanted["ttl"] = ttl_s
+    if "limit_marker_ttl" in wanted:
+        wanted["limit_marker_ttl"] = marker_s
+    if wanted.get("storage") is None:
+        wanted.pop("storage", None)
+    if wanted.get("max_value_size") is None and "max_value_size" in wanted:
+        wanted["max_value_size"] = -1
+    differ = [f"{k}={val!r} (it has {getattr(info, k)!r})" for k, val in wanted.items() if getattr(info, k) != val]
+    if differ:
+        raise BucketConfigMismatch(
+            f"bucket {name!r} already exists with other settings: you asked for {', '.join(differ)}. Nothing was changed. "
+            f"Fix: open_bucket({name!r}) without those settings to use it as it is, or open_bucket({name!r}, ..., fresh=True) "
+            "to delete it (and its data) and create it with yours."
+        )
+
+
+async def delete_bucket(name: str, *, nc: NATS | None = None) -> bool:
+    """Delete bucket ``name`` and all its data; False if it did not exist."""
+    v.check_bucket_name(name)
+    if nc is None:
+        nc = await default_connection()
+    with _server_errors(f"delete_bucket({name!r})"):
+        try:
+            return await nc.jetstream().delete_stream(f"KV_{name}")
+        except nats.js.errors.NotFoundError:
+            return False

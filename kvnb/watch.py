@@ -1,0 +1,345 @@
+"""kvnb's KV watcher: one ordered push consumer that kvnb owns, and resumes in milliseconds.
+
+nats-py's watcher cannot start from a revision and, after a server restart, recovers only once
+two 5 s heartbeats are missed (~20 s). This one remembers the last revision it delivered and,
+on a reconnect, a consumer-sequence gap or silence longer than three heartbeats, makes a new
+consumer that starts right after it: nothing missed, nothing twice. The client layer
+(``KV.watch``) and every live widget use this class.
+
+Example::
+
+    async with kv.watch("orders.>") as watch:
+        async for entry in watch:          # Entry objects, never None
+            print(entry.operation, entry.key, entry.revision)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Final
+
+from nats.js import api
+
+from .entry import Entry, Operation
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client as NATS
+    from nats.aio.msg import Msg
+    from nats.aio.subscription import Subscription
+
+__all__ = ["CAUGHT_UP", "CaughtUp", "Watch"]
+
+log = logging.getLogger("kvnb.watch")
+
+HEARTBEAT = 1.0  # seconds between the server's idle heartbeats
+INACTIVE_THRESHOLD = 10.0  # the server drops a consumer nobody listens to after this long
+HIGH_WATER = 20_000  # entries queued before flow control stops answering (memory bound)
+_MARKER_REASONS: Final = {"MaxAge": "PURGE", "Purge": "PURGE", "Remove": "DEL"}
+
+
+class CaughtUp:
+    """Marks the moment a watch has delivered every value that existed when it started."""
+
+    _instance: CaughtUp | None = None
+
+    def __new__(cls) -> CaughtUp:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "CAUGHT_UP"
+
+
+CAUGHT_UP: Final = CaughtUp()
+_END: Final = object()
+
+
+class Watch:
+    """A live view of the keys matching ``pattern`` in one bucket; iterate it for :class:`Entry` items.
+
+    Made by :meth:`kvnb.KV.watch`. ``caught_up`` is an :class:`asyncio.Event` set once the
+    initial values (latest per key, or all history with ``include_history``) have arrived;
+    :meth:`events` yields :data:`CAUGHT_UP` in order among the entries. ``last_revision`` is
+    the newest revision delivered; ``resumes`` counts consumers re-created after faults.
+    """
+
+    def __init__(self, nc: NATS, *, bucket: str, pattern: str = ">", include_history: bool = False,
+                 ignore_deletes: bool = False, updates_only: bool = False,
+                 from_revision: int | None = None, js_prefix: str = "$JS.API",
+                 flow_control: bool = True, headers_only: bool = False) -> None:
+        self._nc = nc
+        self.bucket = bucket
+        self.pattern = pattern
+        self._stream = f"KV_{bucket}"
+        self._subject_prefix = f"$KV.{bucket}."
+        self._filter = f"$KV.{bucket}.{pattern}"
+        self._js = nc.jetstream(prefix=js_prefix)
+        self._include_history = include_history
+        self._ignore_deletes = ignore_deletes
+        self._updates_only = updates_only
+        self._from_revision = from_revision
+        self._flow_control = flow_control
+        self._headers_only = headers_only
+        self._started = False
+        self._queue: asyncio.Queue[object] = asyncio.Queue()
+        self.caught_up = asyncio.Event()
+        self.last_revision = 0
+        self.resumes = 0
+        self.error: str | None = None
+        self._last_created: datetime | None = None
+        self._generation = 0
+        self._expected_cseq = 1
+        self._sub: Subscription | None = None
+        self._consumer: str | None = None
+        self._last_activity = time.monotonic()
+        self._held_flow_control: list[str] = []
+        self._watchdog: asyncio.Task[None] | None = None
+        self._resuming: asyncio.Task[None] | None = None
+        self._remove_listener = None
+        self._stopped = False
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> Watch:
+        """Create the consumer; raises if the bucket or server cannot be reached. Idempotent."""
+        if self._started:
+            return self
+        self._started = True
+        await self._subscribe(initial=True)
+        from .client import add_reconnect_listener
+
+        self._remove_listener = add_reconnect_listener(self._nc, self._on_reconnect)
+        self._watchdog = asyncio.create_task(self._watch_heartbeats())
+        return self
+
+    async def stop(self) -> None:
+        """Stop delivering, delete the server-side consumer, end every iterator."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._remove_listener is not None:
+            self._remove_listener()
+        for task in (self._watchdog, self._resuming):
+            if task is not None and task is not asyncio.current_task():
+                task.cancel()
+        await self._drop_consumer()
+        self._queue.put_nowait(_END)
+
+    close = stop
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped
+
+    async def __aenter__(self) -> Watch:
+        return await self.start()
+
+    def __await__(self):  # type: ignore[no-untyped-def]
+        return self.start().__await__()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def wait_caught_up(self, timeout: float | None = None) -> None:
+        """Wait until the initial values have arrived."""
+        await asyncio.wait_for(self.caught_up.wait(), timeout)
+
+    # --- iteration ---------------------------------------------------------------------------
+    def __aiter__(self) -> AsyncIterator[Entry]:
+        return self._entries()
+
+    async def _entries(self) -> AsyncIterator[Entry]:
+        async for item in self.events():
+            if isinstance(item, Entry):
+                yield item
+
+    async def events(self) -> AsyncIterator[Entry | CaughtUp]:
+        """Entries and, once, :data:`CAUGHT_UP`, in the order they happened; ends at :meth:`stop`."""
+        await self.start()
+        while True:
+            item = await self._queue.get()
+            if item is _END:
+                self._queue.put_nowait(_END)  # let other iterators end too
+                return
+            if self._held_flow_control and self._queue.qsize() < HIGH_WATER // 2:
+                self._release_flow_control()
+            yield item  # type: ignore[misc]
+
+    def pending(self) -> int:
+        """Entries received but not yet taken by an iterator."""
+        return self._queue.qsize()
+
+    # --- consumer management ---------------------------------------------------------------
+    def _config(self, initial: bool) -> api.ConsumerConfig:
+        config = api.ConsumerConfig(
+            ack_policy=api.AckPolicy.NONE,
+            max_deliver=1,
+            filter_subject=self._filter,
+            flow_control=self._flow_control,
+            idle_heartbeat=HEARTBEAT,
+            mem_storage=True,
+            num_replicas=1,
+            inactive_threshold=INACTIVE_THRESHOLD,
+            replay_policy=api.ReplayPolicy.INSTANT,
+            headers_only=self._headers_only or None,
+        )
+        if not initial and self.last_revision > 0:
+            config.deliver_policy = api.DeliverPolicy.BY_START_SEQUENCE
+            config.opt_start_seq = self.last_revision + 1
+        elif self._from_revision is not None:
+            config.deliver_policy = api.DeliverPolicy.BY_START_SEQUENCE
+            config.opt_start_seq = self._from_revision
+        elif self._updates_only:
+            config.deliver_policy = api.DeliverPolicy.NEW
+        elif self._include_history:
+            config.deliver_policy = api.DeliverPolicy.ALL
+        else:
+            config.deliver_policy = api.DeliverPolicy.LAST_PER_SUBJECT
+        return config
+
+    async def _subscribe(self, *, initial: bool) -> None:
+        self._generation += 1
+        generation = self._generation
+        inbox = self._nc.new_inbox()
+        config = self._config(initial)
+        if not initial and self.last_revision > 0:
+            # The stream may have been recreated with fewer messages: resume by time instead.
+            info = await self._js.stream_info(self._stream)
+            if info.state.last_seq < self.last_revision and self._last_created is not None:
+                config.deliver_policy = api.DeliverPolicy.BY_START_TIME
+                config.opt_start_seq = None
+                config.opt_start_time = self._last_created.isoformat()  # type: ignore[assignment]
+                self.last_revision = 0
+        config.deliver_subject = inbox
+
+        async def on_message(msg: Msg) -> None:
+            if generation == self._generation and not self._stopped:
+                self._on_message(msg)
+
+        self._sub = await self._nc.subscribe(inbox, cb=on_message, pending_msgs_limit=-1, pending_bytes_limit=-1)
+        self._expected_cseq = 1
+        try:
+            info = await self._js.add_consumer(self._stream, config)
+        except BaseException:
+            await self._sub.unsubscribe()
+            self._sub = None
+            raise
+        self._consumer = info.name
+        self._last_activity = time.monotonic()
+        if not self.caught_up.is_set() and info.num_pending == 0 and info.delivered.consumer_seq == 0 \
+                and self._expected_cseq == 1:
+            self._mark_caught_up()
+
+    async def _drop_consumer(self) -> None:
+        sub, consumer = self._sub, self._consumer
+        self._sub = self._consumer = None
+        if sub is not None:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        if consumer is not None and self._nc.is_connected:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._js.delete_consumer(self._stream, consumer), 1.0)
+
+    def _mark_caught_up(self) -> None:
+        self.caught_up.set()
+        self._queue.put_nowait(CAUGHT_UP)
+
+    # --- message handling (runs in nats-py's subscription task) -----------------------------
+    def _on_message(self, msg: Msg) -> None:
+        self._last_activity = time.monotonic()
+        headers = msg.headers
+        if not msg.data and headers and headers.get("Status") is not None:
+            self._on_status(msg, headers)
+            return
+        tokens = msg.reply.split(".")
+        if len(tokens) == 9:
+            sseq, cseq, ts, pending = int(tokens[5]), int(tokens[6]), int(tokens[7]), int(tokens[8])
+        else:  # v2 ack subject: $JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>[.<token>]
+            sseq, cseq, ts, pending = int(tokens[7]), int(tokens[8]), int(tokens[9]), int(tokens[10])
+        if cseq != self._expected_cseq:
+            self._schedule_resume(f"consumer sequence gap (expected {self._expected_cseq}, got {cseq})")
+            return
+        self._expected_cseq = cseq + 1
+        if sseq > self.last_revision:  # never deliver a revision twice
+            self.last_revision = sseq
+            operation: Operation = "PUT"
+            if headers:
+                op = headers.get("KV-Operation")
+                if op in ("DEL", "PURGE"):
+                    operation = op
+                else:
+                    reason = headers.get("Nats-Marker-Reason")
+                    if reason is not None:
+                        operation = _MARKER_REASONS.get(reason, "PURGE")  # type: ignore[assignment]
+            created = datetime.fromtimestamp(ts / 1e9, UTC)
+            self._last_created = created
+            if not (self._ignore_deletes and operation != "PUT"):
+                self._queue.put_nowait(Entry(
+                    bucket=self.bucket, key=msg.subject[len(self._subject_prefix):], value=msg.data,
+                    revision=sseq, operation=operation, created=created, delta=pending,
+                ))
+        if pending == 0 and not self.caught_up.is_set():
+            self._mark_caught_up()
+
+    def _on_status(self, msg: Msg, headers: dict[str, str]) -> None:
+        if headers.get("Status") != "100":  # 409 consumer deleted and friends: start over
+            self._schedule_resume(f"status {headers.get('Status')} {headers.get('Description', '')}".strip())
+            return
+        if msg.reply:  # flow-control request: answer now, or when the reader catches up
+            self._answer_flow_control(msg.reply)
+            return
+        stalled = headers.get("Nats-Consumer-Stalled")
+        if stalled:
+            self._answer_flow_control(stalled)
+        last = headers.get("Nats-Last-Consumer")
+        if last is not None and int(last) >= self._expected_cseq:
+            self._schedule_resume(f"heartbeat says consumer sequence {last}, only {self._expected_cseq - 1} seen")
+
+    def _answer_flow_control(self, subject: str) -> None:
+        if self._queue.qsize() >= HIGH_WATER:
+            self._held_flow_control.append(subject)  # the reader is behind: let the server wait
+            return
+        asyncio.ensure_future(self._nc.publish(subject, b""))
+
+    def _release_flow_control(self) -> None:
+        held, self._held_flow_control = self._held_flow_control, []
+        for subject in held:
+            asyncio.ensure_future(self._nc.publish(subject, b""))
+
+    # --- recovery ----------------------------------------------------------------------------
+    async def _on_reconnect(self) -> None:
+        self._schedule_resume("reconnected")
+
+    def _schedule_resume(self, why: str) -> None:
+        if self._stopped or (self._resuming is not None and not self._resuming.done()):
+            return
+        self._generation += 1  # ignore everything the old consumer still sends
+        self._resuming = asyncio.ensure_future(self._resume(why))
+
+    async def _resume(self, why: str) -> None:
+        log.debug("watch %s %s: resuming after revision %d (%s)", self.bucket, self.pattern, self.last_revision, why)
+        delay = 0.05
+        while not self._stopped:
+            await self._drop_consumer()
+            try:
+                await self._subscribe(initial=False)
+            except Exception as err:  # server still away: try again shortly
+                self.error = f"watch interrupted ({why}); retrying: {err or type(err).__name__}"
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                continue
+            self.resumes += 1
+            self.error = None
+            return
+
+    async def _watch_heartbeats(self) -> None:
+        while not self._stopped:
+            await asyncio.sleep(HEARTBEAT)
+            silent = time.monotonic() - self._last_activity
+            if silent > 3 * HEARTBEAT and self._nc.is_connected and self._queue.qsize() < HIGH_WATER:
+                self._schedule_resume(f"no heartbeat for {silent:.1f} s")
