@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from .bucket import KV, BucketInfo, delete_bucket, open_bucket
 from .client import close_default_connection, connect, default_connection
+from .cluster import Cluster, current_cluster, start_cluster, stop_cluster
 from .entry import Entry
 from .errors import (
     BucketConfigMismatch,
@@ -44,3 +45,21 @@ __all__ = [
     "ServerNotFound", "ServerStartError", "Watch", "close_default_connection", "connect", "current_server",
     "default_connection", "delete_bucket", "open_bucket", "start_server", "stop_server",
 ]
+__all__ += ["Cluster", "current_cluster", "start_cluster", "stop_cluster"]  # a local cluster: kvnb.cluster
+
+# The widgets (and ipywidgets/anywidget behind them) load on first use, so `import kvnb` stays
+# fast for scripts and the CLI: kvnb.WatchFeed, kvnb.Timeline, ... resolve here.
+_WIDGETS = ("BucketTable", "Playground", "Race", "TimeTravel", "Timeline", "WatchFeed")
+__all__ += [*_WIDGETS, "RaceResult"]
+
+
+def __getattr__(name: str) -> object:
+    if name in _WIDGETS:
+        from . import widgets
+
+        return getattr(widgets, name)
+    if name == "RaceResult":
+        from .model.race import RaceResult
+
+        return RaceResult
+    raise AttributeError(f"module 'kvnb' has no attribute {name!r}")

@@ -9,18 +9,24 @@ even by SIGKILL. An ``atexit`` hook stops whatever is still running at a normal 
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
 import ctypes
 import ctypes.util
 import os
+import queue
 import shutil
 import signal
 import subprocess
 import sys
 import sysconfig
+import threading
 import time
 import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 _PR_SET_PDEATHSIG = 1
 _live: weakref.WeakSet[subprocess.Popen[bytes]] = weakref.WeakSet()
@@ -36,7 +42,47 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
 
 def spawn(argv: Sequence[str], *, log_path: Path, cwd: Path | None = None,
           env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """Start ``argv`` in a new session, tied to this process's life, its output to ``log_path``."""
+    """Start ``argv`` in a new session, tied to this process's life, its output to ``log_path``.
+
+    Linux delivers ``PR_SET_PDEATHSIG`` when the *thread* that forked the child ends, not the
+    process. So a child is always forked from a thread that lives as long as the process: the
+    main thread, or kvnb's own spawner thread when called from elsewhere (an executor, a widget
+    callback on an ipykernel subshell thread, ``asyncio.to_thread``).
+    """
+    if threading.current_thread() is threading.main_thread():
+        return _spawn(argv, log_path=log_path, cwd=cwd, env=env)
+    return _Spawner.run(lambda: _spawn(argv, log_path=log_path, cwd=cwd, env=env))
+
+
+class _Spawner:
+    """A daemon thread that never ends, so children forked from it keep their parent thread."""
+
+    _lock = threading.Lock()
+    _jobs: queue.SimpleQueue[tuple[Callable[[], Any], concurrent.futures.Future[Any]]] = queue.SimpleQueue()
+    _thread: threading.Thread | None = None
+
+    @classmethod
+    def run(cls, job: Callable[[], T]) -> T:
+        with cls._lock:
+            if cls._thread is None:
+                cls._thread = threading.Thread(target=cls._loop, name="kvnb-spawner", daemon=True)
+                cls._thread.start()
+        done: concurrent.futures.Future[T] = concurrent.futures.Future()
+        cls._jobs.put((job, done))
+        return done.result()
+
+    @classmethod
+    def _loop(cls) -> None:
+        while True:
+            job, done = cls._jobs.get()
+            try:
+                done.set_result(job())
+            except BaseException as err:  # handed back to the caller's thread
+                done.set_exception(err)
+
+
+def _spawn(argv: Sequence[str], *, log_path: Path, cwd: Path | None,
+           env: dict[str, str] | None) -> subprocess.Popen[bytes]:
     log = open(log_path, "ab")  # noqa: SIM115 - handed to the child; closed below
     try:
         proc = subprocess.Popen(
@@ -123,10 +169,12 @@ def wait_until(predicate: Callable[[], bool], *, timeout: float, interval: float
     return predicate()
 
 
-def tail(path: Path, lines: int = 15) -> str:
-    """The last ``lines`` lines of a log file, for error messages."""
+def tail(path: Path, lines: int = 15, *, offset: int = 0) -> str:
+    """The last ``lines`` lines of a log file (from byte ``offset`` on), for error messages."""
     try:
-        text = path.read_text(errors="replace")
+        with open(path, "rb") as log:
+            log.seek(offset)
+            text = log.read().decode(errors="replace")
     except OSError:
         return "(no log)"
     return "\n".join(text.splitlines()[-lines:]) or "(log is empty)"

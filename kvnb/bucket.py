@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -80,21 +79,49 @@ def _operation(headers: dict[str, str] | None) -> Operation:
     return "PUT"
 
 
-@contextlib.contextmanager
-def _server_errors(what: str) -> Iterator[None]:
-    """Turn nats-py's transport errors into one kvnb error that says what to check."""
-    try:
-        yield
-    except (TimeoutError, nats.errors.TimeoutError):
-        raise ServerError(
-            f"{what}: the server did not answer in time. Common causes: the server was stopped or is "
-            "restarting, the bucket's stream has no leader yet (cluster), or your user lacks permission "
-            "(the server does not answer denied requests). Fix: retry; check kvnb.current_server() and `kvnb doctor`."
-        ) from None
-    except nats.errors.ConnectionClosedError:
-        raise ServerError(f"{what}: the connection is closed. Fix: open the bucket again (kvnb.open_bucket).") from None
-    except nats.js.errors.NoStreamResponseError:
-        raise BucketNotFound(f"{what}: no bucket answered; it was probably deleted. Fix: open_bucket(...) to create it again.") from None
+def _header_size(headers: dict[str, str]) -> int:
+    """Bytes of the header block nats-py sends: ``NATS/1.0\\r\\n`` + ``Key: value\\r\\n`` each + ``\\r\\n``."""
+    return 10 + sum(len(k.encode()) + 2 + len(val.encode()) + 2 for k, val in headers.items()) + 2
+
+
+class _ServerErrors:
+    """Turn nats-py's transport errors into one kvnb error that says what to check.
+
+    A class rather than ``@contextlib.contextmanager``: it wraps every put and get, and the
+    generator-based version cost a few microseconds per call there (see docs/benchmarks.md).
+    """
+
+    __slots__ = ("what",)
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
+        if exc_type is None:
+            return False
+        what = self.what
+        if issubclass(exc_type, (TimeoutError, nats.errors.TimeoutError)):
+            raise ServerError(
+                f"{what}: the server did not answer in time. Common causes: the server was stopped or is "
+                "restarting, the bucket's stream has no leader yet (cluster), or your user lacks permission "
+                "(the server does not answer denied requests). "
+                "Fix: retry; check kvnb.current_server() and `kvnb doctor`."
+            ) from None
+        if issubclass(exc_type, nats.errors.ConnectionClosedError):
+            raise ServerError(
+                f"{what}: the connection is closed. Fix: open the bucket again (kvnb.open_bucket)."
+            ) from None
+        if issubclass(exc_type, nats.js.errors.NoStreamResponseError):
+            raise BucketNotFound(
+                f"{what}: no bucket answered; it was probably deleted. Fix: open_bucket(...) to create it again."
+            ) from None
+        return False
+
+
+_server_errors = _ServerErrors
 
 
 class KV:
@@ -116,14 +143,34 @@ class KV:
         return f"<kvnb.KV bucket {self.name!r}, history {self.history_depth}>"
 
     # --- helpers ------------------------------------------------------------------------------
-    def _encode(self, value: Any) -> bytes:
+    def _limit(self) -> int | None:
         limit = self.nc.max_payload if self.nc.is_connected else None
         if self.max_value_size >= 0 and (limit is None or self.max_value_size < limit):
             limit = self.max_value_size
-        return v.to_bytes(value, max_size=limit)
+        return limit
+
+    def _encode(self, value: Any) -> bytes:
+        return v.to_bytes(value, max_size=self._limit())
+
+    def _check_size(self, data: bytes, headers: dict[str, str] | None, what: str) -> None:
+        """The server counts headers in max_value_size (and max_payload): check the whole message."""
+        if headers is None:  # a plain put: to_bytes() already checked the value against the limit
+            return
+        limit = self._limit()
+        if limit is None:
+            return
+        extra = _header_size(headers)
+        if len(data) + extra > limit:
+            raise v.InvalidValue(
+                f"{what} needs {len(data)} bytes of value plus {extra} bytes of headers, but this bucket allows "
+                f"at most {limit} bytes per message. Rule: NATS counts a message's headers in max_value_size, "
+                "so create, update, delete and purge need room beyond the value. Example: "
+                f"open_bucket({self.name!r}, max_value_size={max(1024, len(data) + extra)}, fresh=True)"
+            )
 
     async def _publish(self, key: str, data: bytes, headers: dict[str, str] | None, *, what: str,
                        expected: int | None = None, operation: str = "put") -> int:
+        self._check_size(data, headers, what)
         await ensure_fresh(self.nc)
         with _server_errors(what):
             try:
@@ -240,7 +287,9 @@ class KV:
             except nats.js.errors.APIError as err:
                 if err.err_code == 10037 or err.code == 404:  # no message found
                     raise KeyNotFound(self.name, key, revision) from None
-                raise ServerError(f"get({key!r}): the server refused it: {err.description} (code {err.err_code}).") from None
+                raise ServerError(
+                    f"get({key!r}): the server refused it: {err.description} (code {err.err_code})."
+                ) from None
         if msg.subject != subject:
             raise KeyNotFound(self.name, key, revision)
         entry = Entry(bucket=self.name, key=key, value=msg.data or b"", revision=msg.seq or 0,
@@ -280,7 +329,7 @@ class KV:
     async def _snapshot(self, pattern: str, *, include_history: bool, headers_only: bool = False) -> list[Entry]:
         await ensure_fresh(self.nc)
         watch = Watch(self.nc, bucket=self.name, pattern=pattern, include_history=include_history,
-                      js_prefix=self._js_prefix, headers_only=headers_only)
+                      js_prefix=self._js_prefix, headers_only=headers_only, snapshot=True)
         with _server_errors(f"reading bucket {self.name!r}"):
             await watch.start()
         found: list[Entry] = []
@@ -307,7 +356,10 @@ class KV:
         chosen = [name for name, on in (("include_history", include_history), ("updates_only", updates_only),
                                         ("from_revision", from_revision is not None)) if on]
         if len(chosen) > 1:
-            raise v.InvalidOption(f"choose one of include_history, updates_only and from_revision, not {' and '.join(chosen)}.")
+            raise v.InvalidOption(
+                f"choose one of include_history, updates_only and from_revision, not {' and '.join(chosen)}: "
+                "they say where the watch starts. Example: kv.watch('orders.>', include_history=True)"
+            )
         if from_revision is not None:
             v.check_revision(from_revision, what="from_revision")
         return Watch(self.nc, bucket=self.name, pattern=pattern, include_history=include_history,
@@ -321,7 +373,9 @@ class KV:
             try:
                 si = await self.js.stream_info(self._stream)
             except nats.js.errors.NotFoundError:
-                raise BucketNotFound(f"bucket {self.name!r} no longer exists. Fix: open_bucket({self.name!r}) to create it again.") from None
+                raise BucketNotFound(
+                    f"bucket {self.name!r} no longer exists. Fix: open_bucket({self.name!r}) to create it again."
+                ) from None
         return _bucket_info(si)
 
 
@@ -368,7 +422,9 @@ async def open_bucket(name: str, *, history: int = _UNSET, ttl: float | None = _
         v.check_replicas(replicas)
     if given.get("max_value_size") is not None and (
             isinstance(max_value_size, bool) or not isinstance(max_value_size, int) or max_value_size < 1):
-        raise v.InvalidOption(f"max_value_size must be a positive int (bytes), got {max_value_size!r}. Example: max_value_size=1024")
+        raise v.InvalidOption(
+            f"max_value_size must be a positive int (bytes), got {max_value_size!r}. Example: max_value_size=1024"
+        )
     if nc is None:
         nc = await default_connection()
     await ensure_fresh(nc)
@@ -387,7 +443,9 @@ async def open_bucket(name: str, *, history: int = _UNSET, ttl: float | None = _
                 _check_matches(name, _bucket_info(si), given, ttl_s, marker_s)
                 return KV(nc, si, js_prefix=js_prefix)
         if marker_s is not None and nc.connected_server_version.minor < 11 and nc.connected_server_version.major == 2:
-            raise NotSupported(f"limit_marker_ttl needs nats-server 2.11 or newer; this server is {nc.connected_server_version}.")
+            raise NotSupported(
+                f"limit_marker_ttl needs nats-server 2.11 or newer; this server is {nc.connected_server_version}."
+            )
         server = current_server()
         default_storage = "memory" if server is not None and server.memory else "file"
         chosen_storage = given.get("storage") or default_storage
@@ -399,12 +457,15 @@ async def open_bucket(name: str, *, history: int = _UNSET, ttl: float | None = _
         try:
             await js.create_key_value(config)
         except nats.js.errors.APIError as err:
-            raise ServerError(f"open_bucket({name!r}): the server refused to create it: {err.description} (code {err.err_code}).") from None
+            raise ServerError(
+                f"open_bucket({name!r}): the server refused to create it: {err.description} (code {err.err_code})."
+            ) from None
         si = await js.stream_info(stream)
     return KV(nc, si, js_prefix=js_prefix)
 
 
-def _check_matches(name: str, info: BucketInfo, given: dict[str, Any], ttl_s: float | None, marker_s: float | None) -> None:
+def _check_matches(name: str, info: BucketInfo, given: dict[str, Any], ttl_s: float | None,
+                   marker_s: float | None) -> None:
     wanted = dict(given)
     if "ttl" in wanted:
         wanted["ttl"] = ttl_s
@@ -417,8 +478,9 @@ def _check_matches(name: str, info: BucketInfo, given: dict[str, Any], ttl_s: fl
     differ = [f"{k}={val!r} (it has {getattr(info, k)!r})" for k, val in wanted.items() if getattr(info, k) != val]
     if differ:
         raise BucketConfigMismatch(
-            f"bucket {name!r} already exists with other settings: you asked for {', '.join(differ)}. Nothing was changed. "
-            f"Fix: open_bucket({name!r}) without those settings to use it as it is, or open_bucket({name!r}, ..., fresh=True) "
+            f"bucket {name!r} already exists with other settings: you asked for {', '.join(differ)}. "
+            f"Nothing was changed. Fix: open_bucket({name!r}) without those settings to use it as it is, "
+            f"or open_bucket({name!r}, ..., fresh=True) "
             "to delete it (and its data) and create it with yours."
         )
 

@@ -1,7 +1,10 @@
 """The ``kvnb`` command.
 
-- ``kvnb lab``     start the bundled nats-server and JupyterLab on notebooks/ (NATS_URL points kernels at it)
-- ``kvnb server``  run the bundled nats-server in the foreground; Ctrl-C stops it cleanly
+- ``kvnb lab``        start the bundled nats-server and JupyterLab on notebooks/ (NATS_URL points kernels at it)
+- ``kvnb server``     run the bundled nats-server in the foreground; Ctrl-C stops it cleanly
+- ``kvnb cluster``    run a local N-node cluster in the foreground (``kvnb.start_cluster``)
+- ``kvnb classroom``  one server, an account per participant, a shared bucket; prints the join sheet
+- ``kvnb doctor``     check the binary, versions, ports, the widget front ends and NATS_URL; each problem with its fix
 """
 
 from __future__ import annotations
@@ -12,11 +15,17 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
+from . import _process
+from .deployments import external_url
 from .server import launch
 
 __all__ = ["main"]
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_DEFAULT_SHEET = Path.home() / ".kvnb" / "classroom-join-sheet.txt"
 
 
 def _notebook_dir(given: str | None) -> Path:
@@ -46,32 +55,117 @@ def cmd_server(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stop_on_sigterm() -> None:
+    """SIGTERM (``docker stop``, a test's terminate) takes the same clean path as Ctrl-C."""
+    def raise_interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, raise_interrupt)
+
+
 def cmd_lab(args: argparse.Namespace) -> int:
-    external = os.environ.get("NATS_URL")
+    external = external_url()
     server = None
     env = dict(os.environ)
+    if args.ip not in _LOOPBACK:
+        print(f"kvnb: warning: JupyterLab will listen on {args.ip}, reachable from other machines; "
+              "keep its token private (inside a container this is expected).", file=sys.stderr)
     if external:
-        print(f"Using the NATS deployment at {external} (NATS_URL).")
+        print(f"kvnb: using the NATS deployment at {external} (NATS_URL / NATS_CONTEXT).", flush=True)
     else:
+        print("kvnb: starting the bundled nats-server ...", flush=True)
         server = launch(store_dir=args.store_dir)
         env["NATS_URL"] = server.url
-        print(f"Bundled nats-server at {server.url} (store {server.store_dir}); notebooks connect to it through NATS_URL.")
+        print(f"kvnb: bundled nats-server at {server.url} (store {server.store_dir}); "
+              "notebooks connect to it through NATS_URL.", flush=True)
+    extra = list(args.jupyter_args)
+    if extra[:1] == ["--"]:
+        extra = extra[1:]
     argv = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={_notebook_dir(args.notebooks)}",
-            "--ServerApp.ip=127.0.0.1", *args.jupyter_args]
-    lab = subprocess.Popen(argv, env=env)
+            f"--ServerApp.ip={args.ip}", *([f"--ServerApp.port={args.port}"] if args.port else []),
+            *(["--no-browser"] if args.no_browser else []),
+            # JupyterLab refuses to run as root unless told; containers and CI machines often are root.
+            *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []), *extra]
+    print("kvnb: starting JupyterLab (its URL with the login token follows) ...", flush=True)
+    _stop_on_sigterm()
+    # Same process group (Ctrl-C reaches it), and it dies with us even if we are SIGKILLed.
+    tie = _process._die_with_parent if sys.platform.startswith("linux") else None
+    lab = subprocess.Popen(argv, env=env, preexec_fn=tie)
     try:
         return lab.wait()
     except KeyboardInterrupt:
         lab.send_signal(signal.SIGINT)
+        lab.send_signal(signal.SIGINT)  # JupyterLab asks for confirmation after the first one
         try:
             return lab.wait(timeout=10)
         except subprocess.TimeoutExpired:
             lab.terminate()
             return lab.wait()
     finally:
+        if lab.poll() is None:
+            lab.kill()
+            lab.wait()
         if server is not None:
             server.stop()
-            print("Bundled nats-server stopped.")
+            print("kvnb: bundled nats-server stopped.")
+
+
+def _wait_forever(alive: Callable[[], bool], what: str) -> int:
+    """Block until Ctrl-C / SIGTERM (0) or until ``alive()`` turns false (1)."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        while not stop.wait(0.5):
+            if not alive():
+                print(f"kvnb: {what} exited unexpectedly.", file=sys.stderr)
+                return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    from .cluster import start_cluster
+
+    cluster = start_cluster(args.nodes, store_dir=args.store_dir)
+    try:
+        for node in cluster:
+            print(f"  {node.name}: {node.url}  (log {node.log_path})")
+        print(f"  export NATS_URL={cluster.url}")
+        print("Ctrl-C stops it.", flush=True)
+        return _wait_forever(lambda: all(n.is_running for n in cluster), "a cluster node")
+    finally:
+        cluster.stop()
+        print("kvnb: cluster stopped.")
+
+
+def cmd_classroom(args: argparse.Namespace) -> int:
+    from .classroom import start_classroom
+
+    if args.host not in _LOOPBACK:
+        print(f"kvnb: WARNING: --host {args.host} makes the classroom server reachable from other machines on your "
+              "network(s). Only do this in a room you trust; everyone needs the join sheet's passwords to get in.",
+              file=sys.stderr, flush=True)
+
+    def progress(done: int, total: int) -> None:
+        print(f"\rkvnb: hashing passwords {done}/{total}", end="\n" if done == total else "", flush=True)
+
+    room = start_classroom(args.participants, host=args.host, port=args.port, store_dir=args.store_dir,
+                           progress=progress)
+    try:
+        sheet = room.write_sheet(Path(args.sheet) if args.sheet else _DEFAULT_SHEET)
+        print(room.sheet())
+        print(f"kvnb: join sheet written to {sheet} (readable by you only). Ctrl-C stops the server.", flush=True)
+        return _wait_forever(lambda: room.is_running, "the classroom server")
+    finally:
+        room.stop()
+        print("kvnb: classroom server stopped.")
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import run_checks
+
+    return run_checks(timeout=args.timeout)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -80,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("lab", help="bundled nats-server + JupyterLab on notebooks/")
     p.add_argument("--notebooks", help="folder to open (default: ./notebooks)")
     p.add_argument("--store-dir", help="keep the server's data here (default: temporary)")
+    p.add_argument("--ip", default="127.0.0.1", help="JupyterLab's address (default 127.0.0.1; 0.0.0.0 in a container)")
+    p.add_argument("--port", type=int, help="JupyterLab's port (default: 8888 or the next free one)")
+    p.add_argument("--no-browser", action="store_true", help="do not open a browser")
     p.add_argument("jupyter_args", nargs=argparse.REMAINDER, help="passed to jupyter lab")
     p.set_defaults(func=cmd_lab)
     p = sub.add_parser("server", help="run the bundled nats-server in the foreground")
@@ -87,6 +184,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--memory", action="store_true", help="buckets default to memory storage")
     p.add_argument("--port", type=int)
     p.set_defaults(func=cmd_server)
+    p = sub.add_parser("cluster", help="run a local nats-server cluster in the foreground")
+    p.add_argument("--nodes", type=int, default=3, help="how many nodes (default 3)")
+    p.add_argument("--store-dir", help="parent folder of the nodes' stores (default: temporary)")
+    p.set_defaults(func=cmd_cluster)
+    p = sub.add_parser("classroom", help="one server for a class: an account per participant, a shared bucket")
+    p.add_argument("--participants", "-n", type=int, required=True, help="how many participants (p1..pN)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 exposes it to the LAN)")
+    p.add_argument("--port", type=int, help="client port (default: a free one)")
+    p.add_argument("--store-dir", help="keep the server's data here (default: temporary)")
+    p.add_argument("--sheet", help=f"write the join sheet here, mode 0600 (default: {_DEFAULT_SHEET})")
+    p.set_defaults(func=cmd_classroom)
+    p = sub.add_parser("doctor", help="check the installation and the NATS connection; print each problem's fix")
+    p.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for NATS_URL's server (default 3)")
+    p.set_defaults(func=cmd_doctor)
     return parser
 
 

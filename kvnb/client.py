@@ -14,6 +14,7 @@ everything nats-py documents works on it. What kvnb changes:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import time
@@ -25,13 +26,15 @@ import nats
 from nats.aio.client import Client as NATS
 
 from .errors import ConnectError, InvalidOption
-from .server import ExternalServer, Server, current_server
+from .server import current_server, server_at, server_starts
 
 __all__ = ["NATS", "close_default_connection", "connect", "default_connection", "server_url"]
 
 log = logging.getLogger("kvnb")
 DEFAULT_TIMEOUT = 2.0
 _defaults: dict[asyncio.AbstractEventLoop, NATS] = {}
+# Server errors that retrying cannot fix: give up at once instead of at the timeout.
+_FATAL = ("authoriz", "authentica", "permissions violation for connect")
 
 
 def server_url() -> str:
@@ -45,10 +48,14 @@ def server_url() -> str:
     return server.url
 
 
-def _split_urls(url: str) -> list[str]:
+def _split_urls(url: object) -> list[str]:
+    if not isinstance(url, str):
+        raise InvalidOption(
+            f"a NATS URL must be a str, got {type(url).__name__} {url!r}. Example: connect('nats://127.0.0.1:4222')"
+        )
     urls = [u.strip() for u in url.split(",") if u.strip()]
     if not urls:
-        raise InvalidOption(f"empty NATS URL {url!r}. Example: nats://127.0.0.1:4222")
+        raise InvalidOption(f"empty NATS URL {url!r}. Rule: scheme://host:port. Example: nats://127.0.0.1:4222")
     for u in urls:
         parts = urlsplit(u if "://" in u else f"nats://{u}")
         if parts.scheme not in ("nats", "tls", "ws", "wss") or not parts.hostname:
@@ -57,24 +64,30 @@ def _split_urls(url: str) -> list[str]:
                 "Example: nats://127.0.0.1:4222 (several: separate them with commas)."
             )
         try:
-            parts.port  # noqa: B018 - raises ValueError on a bad port
+            port = parts.port
         except ValueError:
-            raise InvalidOption(f"malformed NATS URL {u!r}: the port is not a number from 1 to 65535. Example: nats://127.0.0.1:4222") from None
+            port = 0
+        if port == 0:
+            raise InvalidOption(
+                f"malformed NATS URL {u!r}: the port is not a number from 1 to 65535. Example: nats://127.0.0.1:4222"
+            )
     return urls
 
 
 def _probe(urls: list[str], timeout: float) -> str | None:
     """Why no URL accepts a TCP connection (None if one does): fails in ms on a refused port."""
     reasons = []
+    deadline = time.monotonic() + timeout
     for u in urls:
         parts = urlsplit(u if "://" in u else f"nats://{u}")
         if parts.scheme in ("ws", "wss"):
             return None
+        address = (parts.hostname, parts.port or 4222)
         try:
-            with socket.create_connection((parts.hostname, parts.port or 4222), timeout=timeout):
+            with socket.create_connection(address, timeout=max(0.05, deadline - time.monotonic())):
                 return None
         except OSError as err:
-            reasons.append(f"{parts.hostname}:{parts.port or 4222}: {err.strerror or err}")
+            reasons.append(f"{address[0]}:{address[1]}: {err.strerror or err or type(err).__name__}")
     return "; ".join(reasons)
 
 
@@ -87,6 +100,14 @@ async def connect(url: str | None = None, *, timeout: float = DEFAULT_TIMEOUT, n
     ``user_credentials``, ``tls``, ``inbox_prefix`` ...). Raises :class:`ConnectError` within
     ``timeout`` seconds when nothing answers or the server refuses the login.
     """
+    # External deployments (NATS_URL or NATS_CONTEXT, plus NATS_USER, NATS_CREDS, NATS_CA ...): their
+    # login and TLS settings apply when connecting to their URL; explicit keyword arguments win.
+    from .deployments import resolve
+
+    deployment = resolve()
+    if deployment is not None and url in (None, deployment.url):
+        url = deployment.url
+        options = {**deployment.connect_options(), **options}
     target = url if url is not None else server_url()
     urls = _split_urls(target)
     started = time.monotonic()
@@ -97,13 +118,17 @@ async def connect(url: str | None = None, *, timeout: float = DEFAULT_TIMEOUT, n
             "check NATS_URL, or run `kvnb doctor`."
         )
     last_error: list[BaseException] = []
+    refused_login: asyncio.Future[BaseException] = asyncio.get_running_loop().create_future()
     user_error_cb = options.pop("error_cb", None)
+    nc = NATS()
 
     async def error_cb(err: BaseException) -> None:
         # nats-py reports every failed attempt here; keep the last for the error message
         # instead of printing a traceback per retry.
         last_error[:] = [err]
         log.debug("nats error: %r", err)
+        if not nc.is_connected and not refused_login.done() and any(f in str(err).lower() for f in _FATAL):
+            refused_login.set_result(err)  # nats-py would retry a refused login until the timeout
         if user_error_cb is not None:
             await user_error_cb(err)
 
@@ -111,6 +136,7 @@ async def connect(url: str | None = None, *, timeout: float = DEFAULT_TIMEOUT, n
     user_reconnected_cb = options.pop("reconnected_cb", None)
 
     async def reconnected_cb() -> None:
+        nc._kvnb_connected_at = time.monotonic()  # type: ignore[attr-defined]
         for listener in list(listeners):
             try:
                 await listener()
@@ -130,20 +156,26 @@ async def connect(url: str | None = None, *, timeout: float = DEFAULT_TIMEOUT, n
     }
     settings.update(options)
     remaining = max(0.1, timeout - (time.monotonic() - started))
-    nc = NATS()
+    attempt = asyncio.ensure_future(nc.connect(**settings))
     try:
-        await asyncio.wait_for(nc.connect(**settings), timeout=remaining)
+        await asyncio.wait({attempt, refused_login}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+        if not attempt.done():
+            attempt.cancel()
+            with contextlib.suppress(BaseException):
+                await attempt
+            raise refused_login.result() if refused_login.done() else TimeoutError()
+        attempt.result()
     except (TimeoutError, OSError, nats.errors.Error) as err:
         await _quiet_close(nc)
-        why = last_error[0] if last_error else err
+        why = refused_login.result() if refused_login.done() else last_error[0] if last_error else err
         text = str(why) or type(why).__name__
-        hint = "check the user, password, token or credentials file" if "uthoriz" in text else \
+        hint = "check the user, password, token or credentials file" if "uthori" in text or "uthenti" in text else \
             "check that a NATS server listens there and speaks NATS (not TLS-only or another protocol)"
         raise ConnectError(f"cannot connect to {target}: {text}. Fix: {hint}.") from None
+    finally:
+        refused_login.cancel()
     nc._kvnb_reconnect_listeners = listeners  # type: ignore[attr-defined]
-    server = current_server()
-    nc._kvnb_generation = server.generation if server is not None else 0  # type: ignore[attr-defined]
-    nc._kvnb_reconnects_seen = 0  # type: ignore[attr-defined]
+    nc._kvnb_connected_at = time.monotonic()  # type: ignore[attr-defined]
     return nc
 
 
@@ -171,6 +203,8 @@ def add_reconnect_listener(nc: NATS, listener: Callable[[], Awaitable[None]]) ->
 async def default_connection() -> NATS:
     """The shared connection of this event loop to the default server (made on first use)."""
     loop = asyncio.get_running_loop()
+    for old in [other for other in _defaults if other.is_closed()]:
+        del _defaults[old]  # a finished asyncio.run() or test: its connection died with it
     url = server_url()
     nc = _defaults.get(loop)
     if nc is not None and (nc.is_closed or _connected_url(nc) not in (None, *_split_urls(url))):
@@ -194,23 +228,29 @@ async def ensure_fresh(nc: NATS, *, timeout: float = 3.0) -> None:
     """After a blocking :meth:`Server.restart`, wait until ``nc`` has reconnected.
 
     A restart made while the event loop was blocked leaves the client unaware that its socket
-    died; its next request would be written into the dead socket and time out after 5 s. The
-    server's generation counter tells that a restart happened; then wait for the reconnect.
+    died; its next request would be written into the dead socket and time out after 5 s. A
+    connection (made by :func:`connect`) older than the kvnb server it talks to is stale: wait,
+    briefly, for nats-py to notice and reconnect.
     """
-    server = current_server()
-    seen = getattr(nc, "_kvnb_generation", None)
-    if seen is None or server is None or server.generation == seen or isinstance(server, ExternalServer):
+    # Fast path (every put/get comes here): no kvnb server has started since nc was last found fresh.
+    starts = server_starts()
+    if getattr(nc, "_kvnb_fresh_at", None) == starts:
         return
-    if isinstance(server, Server) and _connected_url(nc) not in (None, server.url):
+    connected_at: float | None = getattr(nc, "_kvnb_connected_at", None)
+    if connected_at is None:  # not made by kvnb.connect(): nothing to compare
         return
-    reconnects = getattr(nc, "_kvnb_reconnects_seen", 0)
+    url = _connected_url(nc)
+    server = server_at(url) if url is not None else None
+    if server is None or connected_at >= server.started_at:
+        if url is not None:
+            nc._kvnb_fresh_at = starts  # type: ignore[attr-defined]
+        return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if nc.stats["reconnects"] > reconnects and nc.is_connected:
-            break
-        await asyncio.sleep(0.005)
-    nc._kvnb_generation = server.generation  # type: ignore[attr-defined]
-    nc._kvnb_reconnects_seen = nc.stats["reconnects"]  # type: ignore[attr-defined]
+        await asyncio.sleep(0.002)
+        if nc.is_connected and nc._kvnb_connected_at >= server.started_at:  # type: ignore[attr-defined]
+            nc._kvnb_fresh_at = starts  # type: ignore[attr-defined]
+            return
 
 
 async def close_default_connection() -> None:

@@ -81,7 +81,9 @@ class Conflict(KvnbError):
                 f"not at revision {expected} as you expected"
             )
             fix = "get() the key again, decide on the new value, and retry with last=<its revision>"
-        super().__init__(f"{what}. Rule: a write with last=N succeeds only if N is the key's latest revision. Fix: {fix}.")
+        super().__init__(
+            f"{what}. Rule: a write with last=N succeeds only if N is the key's latest revision. Fix: {fix}."
+        )
 
 
 class KeyNotFound(KvnbError, LookupError):

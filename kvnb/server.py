@@ -15,6 +15,7 @@ is set, kvnb uses that deployment everywhere and ``start_server()`` returns an
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -22,13 +23,21 @@ import signal
 import subprocess
 import tempfile
 import threading
+import time
+import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from . import _process
+from .deployments import external_url
 from .errors import InvalidOption, NotSupported, ServerStartError
 
-__all__ = ["ExternalServer", "Server", "current_server", "find_nats_server", "launch", "start_server", "stop_server"]
+__all__ = [
+    "ExternalServer", "Server", "current_server", "find_nats_server", "launch", "server_at", "start_server",
+    "stop_server",
+]
 
 HOST = "127.0.0.1"
 READY_TIMEOUT = 15.0
@@ -38,6 +47,14 @@ _INSTALL_HINT = (
 )
 _lock = threading.RLock()
 _current: Server | None = None
+# Every running kvnb-started server by URL, so a connection can tell that its server restarted.
+_by_url: weakref.WeakValueDictionary[str, Server] = weakref.WeakValueDictionary()
+_starts = 0  # starts of any kvnb Server: while it is unchanged no connection can have gone stale
+
+
+def server_starts() -> int:
+    """How many times a kvnb :class:`Server` became ready in this process (a cheap "did anything restart?")."""
+    return _starts
 
 
 def find_nats_server() -> Path:
@@ -53,27 +70,37 @@ class Server:
     memory: bool = False
     port: int | None = None
     name: str = "kvnb"
+    config_file: Path | None = None
+    extra_args: tuple[str, ...] = ()
     _temp_store: bool = False
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _run_dir: Path | None = field(default=None, repr=False)
+    _store_lock: IO[bytes] | None = field(default=None, repr=False)
     generation: int = 0
-    """Counts starts: 1 after the first start, +1 on every restart (clients use it to reconnect)."""
+    """Counts starts: 1 after the first start, +1 on every restart."""
+    started_at: float = 0.0
+    """``time.monotonic()`` when the current process became ready; a connection made before it is stale."""
     external = False
 
     # --- lifecycle ---------------------------------------------------------------------------
     def _start(self) -> None:
         binary = find_nats_server()
+        self._lock_store()
         self._run_dir = Path(tempfile.mkdtemp(prefix="kvnb-run-"))
         ports_dir = self._run_dir / "ports"
         ports_dir.mkdir()
+        # Command-line flags beat the config file: a config cannot move the server off loopback.
+        config = ["--config", str(self.config_file)] if self.config_file is not None else []
         argv = [
             str(binary),
+            *config,
             "--addr", HOST,
             "--port", str(self.port if self.port else -1),
             "--jetstream",
             "--store_dir", str(self.store_dir),
             "--ports_file_dir", str(ports_dir),
             "--server_name", self.name,
+            *self.extra_args,
         ]
         # The log is appended across restarts: only what this start writes counts as "ready".
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
@@ -84,16 +111,44 @@ class Server:
             return self._read_port(ports_dir, proc.pid) is not None and "Server is ready" in self._log_text(offset)
 
         if not _process.wait_until(ready, timeout=READY_TIMEOUT, alive=lambda: proc.poll() is None):
+            exited = proc.poll() is not None
             _process.terminate(proc, grace=1.0)
-            self._proc = None
-            why = "exited with code " + str(proc.returncode) if proc.returncode is not None else "did not become ready"
+            self._halt(signal.SIGKILL)
+            self._unlock_store()
+            why = (f"exited with code {proc.returncode}" if exited
+                   else f"did not become ready within {READY_TIMEOUT:.0f} s")
+            where = "" if self._temp_store else f" ({self.log_path})"
             raise ServerStartError(
-                f"nats-server {why} within {READY_TIMEOUT:.0f} s. Last lines of its log ({self.log_path}):\n"
-                f"{_process.tail(self.log_path)}\n"
-                "Fix: read the log above; a taken port or a store directory used by another server are the usual causes."
+                f"nats-server {why}. Last lines of its log{where}:\n{_process.tail(self.log_path, offset=offset)}\n"
+                "Fix: read the log above; a taken port, a bad config file or a full disk are the usual causes."
             )
         self.port = self._read_port(ports_dir, proc.pid)
         self.generation += 1
+        self.started_at = time.monotonic()
+        _count_start()
+        with _lock:
+            _by_url[self.url] = self
+
+    def _lock_store(self) -> None:
+        """Hold a lock on the store while kvnb runs a server on it: nats-server itself takes none."""
+        if self._store_lock is not None:
+            return
+        handle = open(self.store_dir / ".kvnb.lock", "a+b")  # noqa: SIM115 - held until stop()
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise ServerStartError(
+                f"the store {self.store_dir} is in use by another kvnb nats-server (in this or another process). "
+                "Two servers on one store corrupt it. Fix: stop the other one, or pass another store_dir "
+                "(or none, for a temporary store)."
+            ) from None
+        self._store_lock = handle
+
+    def _unlock_store(self) -> None:
+        if self._store_lock is not None:
+            self._store_lock.close()  # closing releases the flock
+            self._store_lock = None
 
     @staticmethod
     def _read_port(ports_dir: Path, pid: int) -> int | None:
@@ -135,6 +190,7 @@ class Server:
         """Stop the server (SIGTERM, SIGKILL after 5 s); a temporary store is removed."""
         global _current
         self._halt(signal.SIGTERM)
+        self._unlock_store()
         if self._temp_store:
             shutil.rmtree(self.store_dir, ignore_errors=True)
         with _lock:
@@ -154,9 +210,15 @@ class Server:
             self._run_dir = None
 
     def restart(self) -> Server:
-        """Stop and start again on the same port with the same store (file data survives)."""
+        """Stop and start again on the same port with the same store (file data survives).
+
+        Connections made by :func:`kvnb.connect` notice and reconnect before their next request.
+        """
         if self._temp_store and not self.store_dir.exists():
-            raise InvalidOption("this server was stopped and its temporary store removed; start a new one with kvnb.start_server()")
+            raise InvalidOption(
+                "this server was stopped and its temporary store removed. "
+                "Fix: start a new one with kvnb.start_server()."
+            )
         self._halt(signal.SIGTERM)
         self._start()
         return self
@@ -223,56 +285,112 @@ def start_server(*, store_dir: str | os.PathLike[str] | None = None, memory: boo
     When ``NATS_URL`` is set, nothing is spawned: the deployment it names is used everywhere.
     """
     global _current
-    external = os.environ.get("NATS_URL")
+    external = external_url()  # NATS_URL, or the URL of the nats context named by NATS_CONTEXT
     if external:
         print(f"kvnb: NATS_URL is set, using the NATS deployment at {external}; no bundled server started.")
         return ExternalServer(url=external)
-    if port is not None and (not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536):
-        raise InvalidOption(f"port must be an int from 1 to 65535, got {port!r}. Example: start_server(port=4222), or leave it out for a free port.")
+    _check_options(store_dir=store_dir, port=port, memory=memory, fresh=fresh)
     with _lock:
         running = _current
         if running is not None and running.is_running:
             if not fresh:
-                wanted = Path(store_dir).resolve() if store_dir is not None else None
-                if wanted is not None and wanted != running.store_dir.resolve():
-                    raise InvalidOption(
-                        f"a kvnb server is already running with store {running.store_dir}, not {wanted}. "
-                        "Fix: call start_server(fresh=True, store_dir=...) to replace it, or server.stop() first."
-                    )
+                _check_same(running, store_dir=store_dir, port=port, memory=memory)
                 return running
             running.stop()
         _current = launch(store_dir=store_dir, memory=memory, fresh=fresh, port=port)
         return _current
 
 
+def _check_options(*, store_dir: object, port: object, memory: object, fresh: object) -> None:
+    if port is not None and (not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536):
+        raise InvalidOption(
+            f"port must be an int from 1 to 65535, got {port!r}. "
+            "Example: start_server(port=4222), or leave it out for a free port."
+        )
+    if store_dir is not None and not isinstance(store_dir, str | os.PathLike):
+        raise InvalidOption(
+            f"store_dir must be a path (str or Path), got {store_dir!r}. Example: store_dir='nats-data'"
+        )
+    for what, flag in (("memory", memory), ("fresh", fresh)):
+        if not isinstance(flag, bool):
+            raise InvalidOption(f"{what} must be True or False, got {flag!r}. Example: start_server({what}=True)")
+
+
+def _check_same(running: Server, *, store_dir: object, port: int | None, memory: bool) -> None:
+    """A second start_server() returns the running server, unless it asks for something else."""
+    differ = []
+    if store_dir is not None and Path(store_dir).expanduser().resolve() != running.store_dir.resolve():  # type: ignore[arg-type]
+        differ.append(f"store_dir={str(store_dir)!r} (it uses {str(running.store_dir)!r})")
+    if port is not None and port != running.port:
+        differ.append(f"port={port} (it listens on {running.port})")
+    if memory and not running.memory:
+        differ.append("memory=True (it defaults to file storage)")
+    if differ:
+        raise InvalidOption(
+            f"a kvnb server is already running at {running.url}, but you asked for {', '.join(differ)}. "
+            "Fix: start_server(..., fresh=True) to replace it, or server.stop() first."
+        )
+
+
 def launch(*, store_dir: str | os.PathLike[str] | None = None, memory: bool = False, fresh: bool = False,
-           port: int | None = None, name: str = "kvnb") -> Server:
+           port: int | None = None, name: str = "kvnb", config_file: str | os.PathLike[str] | None = None,
+           extra_args: Sequence[str] = ()) -> Server:
     """Always spawn a new nats-server, independent of the default one (tests, side-by-side demos).
 
     Same options as :func:`start_server`; the caller owns it and must ``stop()`` it (``with``
     does). It ignores ``NATS_URL`` and is never returned by :func:`current_server`.
+
+    - ``config_file``: a nats-server config file (accounts, users, limits ...). kvnb's own flags
+      (``--addr 127.0.0.1``, the port, JetStream and the store) override what it says.
+    - ``extra_args``: more nats-server command-line flags, appended last, so they win over kvnb's
+      own (``["--addr", "0.0.0.0"]`` opens the server to the network: only with credentials).
     """
+    _check_options(store_dir=store_dir, port=port, memory=memory, fresh=fresh)
+    config = Path(config_file).expanduser().resolve() if config_file is not None else None
+    if config is not None and not config.is_file():
+        raise InvalidOption(f"config_file {str(config_file)!r} is not a file. Example: launch(config_file='auth.conf')")
+    if isinstance(extra_args, str) or not all(isinstance(a, str) for a in extra_args):
+        raise InvalidOption(
+            f"extra_args must be a list of str, got {extra_args!r}. Example: extra_args=['--max_payload', '2MB']"
+        )
     if store_dir is None:
         path, temp = Path(tempfile.mkdtemp(prefix="kvnb-store-")), True
     else:
         path, temp = Path(store_dir).expanduser().resolve(), False
         path.mkdir(parents=True, exist_ok=True)
-        if fresh:
-            shutil.rmtree(path / "jetstream", ignore_errors=True)
-    server = Server(store_dir=path, memory=memory, port=port, name=name, _temp_store=temp)
+    server = Server(store_dir=path, memory=memory, port=port, name=name, config_file=config,
+                    extra_args=tuple(extra_args), _temp_store=temp)
     try:
+        server._lock_store()  # before wiping anything: the store may belong to a running server
+        if fresh and not temp:
+            shutil.rmtree(path / "jetstream", ignore_errors=True)
         server._start()
     except BaseException:
+        server._unlock_store()
         if temp:
             shutil.rmtree(path, ignore_errors=True)
         raise
     return server
 
 
+def _count_start() -> None:
+    global _starts
+    with _lock:
+        _starts += 1
+
+
+def server_at(url: str) -> Server | None:
+    """The running kvnb-started server listening at ``url`` (``nats://127.0.0.1:PORT``), if any."""
+    with _lock:
+        server = _by_url.get(url)
+    return server if server is not None and server.is_running else None
+
+
 def current_server() -> Server | ExternalServer | None:
     """The server kvnb uses by default: ``NATS_URL``'s deployment, the running bundled one, or None."""
-    if os.environ.get("NATS_URL"):
-        return ExternalServer(url=os.environ["NATS_URL"])
+    external = external_url()  # NATS_URL, or the URL of the nats context named by NATS_CONTEXT
+    if external:
+        return ExternalServer(url=external)
     with _lock:
         return _current if _current is not None and _current.is_running else None
 

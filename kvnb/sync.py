@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import functools
+import inspect
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -74,7 +75,7 @@ class SyncKV:
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
         attr = getattr(self.kv, name)
-        if name == "watch" or not asyncio.iscoroutinefunction(attr):
+        if name == "watch" or not inspect.iscoroutinefunction(attr):
             return attr
 
         @functools.wraps(attr)

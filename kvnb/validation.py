@@ -13,8 +13,9 @@ from typing import Any
 
 from .errors import InvalidBucketName, InvalidKey, InvalidOption, InvalidValue
 
-_KEY_TOKEN = re.compile(r"^[-/_=a-zA-Z0-9]+$")
-_BUCKET = re.compile(r"^[a-zA-Z0-9_-]+$")
+_KEY_TOKEN = re.compile(r"[-/_=a-zA-Z0-9]+")  # used with fullmatch: "$" would let a trailing newline through
+_BUCKET = re.compile(r"[a-zA-Z0-9_-]+")
+_VALID_KEY = re.compile(r"[-/_=a-zA-Z0-9]+(?:\.[-/_=a-zA-Z0-9]+)*")  # a whole valid key: check_key's fast path
 MAX_HISTORY = 64
 KEY_RULE = ("keys are made of letters, digits and - / _ = separated by single dots "
             "(no spaces, no * or >, no leading, trailing or double dot)")
@@ -22,6 +23,8 @@ KEY_RULE = ("keys are made of letters, digits and - / _ = separated by single do
 
 def check_key(key: Any) -> str:
     """Return ``key`` if it is a valid KV key, else raise :class:`InvalidKey`."""
+    if type(key) is str and _VALID_KEY.fullmatch(key):  # the common case in one regex call (put/get hot path)
+        return key
     if not isinstance(key, str):
         raise InvalidKey(f"a key must be a str, got {type(key).__name__} {key!r}. Example: 'sensors.kitchen.temp'")
     if key == "":
@@ -63,7 +66,7 @@ def _key_problem(key: str, *, allow_wildcards: bool) -> str | None:
             if i != len(tokens) - 1:
                 return "> may only be the last token"
             continue
-        if not _KEY_TOKEN.match(token):
+        if not _KEY_TOKEN.fullmatch(token):
             bad = sorted({c for c in token if not re.match(r"[-/_=a-zA-Z0-9]", c)})
             shown = ", ".join("space" if c == " " else repr(c) for c in bad)
             if not allow_wildcards and any(c in "*>" for c in bad):
@@ -79,7 +82,7 @@ def check_bucket_name(name: Any) -> str:
     rule = "bucket names are letters, digits, - and _ only (no dots or spaces)"
     if not isinstance(name, str):
         raise InvalidBucketName(f"a bucket name must be a str, got {type(name).__name__} {name!r}. Example: 'config'")
-    if not name or not _BUCKET.match(name):
+    if not name or not _BUCKET.fullmatch(name):
         hint = f" (use {name.replace('.', '_')!r})" if "." in name else ""
         raise InvalidBucketName(f"invalid bucket name {name!r}. Rule: {rule}{hint}. Example: 'feature_flags'")
     return name
@@ -94,13 +97,14 @@ def to_bytes(value: Any, *, max_size: int | None = None) -> bytes:
     else:
         raise InvalidValue(
             f"a value must be str or bytes, got {type(value).__name__} {value!r:.60}. "
-            "Fix: convert it, e.g. str(42) or json.dumps({'on': True})."
+            "Rule: KV values are bytes (a str is sent as UTF-8). "
+            "Example: kv.put('k', str(42)) or kv.put('k', json.dumps({'on': True}))"
         )
     if max_size is not None and max_size >= 0 and len(data) > max_size:
         raise InvalidValue(
             f"the value is {len(data)} bytes but this bucket (or the server) allows at most {max_size} bytes "
             "per value. Fix: store a smaller value (or a reference to it), or open the bucket with a larger "
-            "max_value_size."
+            f"max_value_size. Example: open_bucket('demo', max_value_size={max(1024, 2 * len(data))}, fresh=True)"
         )
     return data
 
@@ -123,11 +127,19 @@ def to_seconds(ttl: Any, *, what: str, whole: bool = False) -> float | None:
     elif isinstance(ttl, (int, float)) and not isinstance(ttl, bool):
         seconds = float(ttl)
     else:
-        raise InvalidOption(f"{what} must be a number of seconds or a timedelta, got {type(ttl).__name__} {ttl!r}. Example: {what}=5")
+        raise InvalidOption(
+            f"{what} must be a number of seconds or a timedelta, got {type(ttl).__name__} {ttl!r}. Example: {what}=5"
+        )
     if not math.isfinite(seconds) or seconds < 1:
-        raise InvalidOption(f"{what} must be at least 1 second, got {ttl!r}. Rule: NATS counts TTLs in whole seconds from 1. Example: {what}=2")
+        raise InvalidOption(
+            f"{what} must be at least 1 second, got {ttl!r}. Rule: NATS counts TTLs in whole seconds from 1. "
+            f"Example: {what}=2"
+        )
     if whole and seconds != int(seconds):
-        raise InvalidOption(f"{what} must be whole seconds, got {ttl!r} (the server would cut it to {int(seconds)}). Example: {what}={max(1, round(seconds))}")
+        raise InvalidOption(
+            f"{what} must be whole seconds, got {ttl!r} (the server would cut it to {int(seconds)}). "
+            f"Example: {what}={max(1, round(seconds))}"
+        )
     return seconds
 
 
@@ -143,11 +155,15 @@ def check_revision(value: Any, *, what: str, allow_zero: bool = False) -> int:
 
 def check_choice(value: Any, *, what: str, choices: tuple[str, ...]) -> str:
     if value not in choices:
-        raise InvalidOption(f"{what} must be one of {', '.join(map(repr, choices))}, got {value!r}.")
+        raise InvalidOption(
+            f"{what} must be one of {', '.join(map(repr, choices))}, got {value!r}. Example: {what}={choices[0]!r}"
+        )
     return value
 
 
 def check_replicas(replicas: Any) -> int:
     if isinstance(replicas, bool) or not isinstance(replicas, int) or not 1 <= replicas <= 5:
-        raise InvalidOption(f"replicas must be an int from 1 to 5, got {replicas!r}. Example: replicas=3 on a 3-node cluster")
+        raise InvalidOption(
+            f"replicas must be an int from 1 to 5, got {replicas!r}. Example: replicas=3 on a 3-node cluster"
+        )
     return replicas

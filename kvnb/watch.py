@@ -23,9 +23,12 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
+import nats.errors
+import nats.js.errors
 from nats.js import api
 
 from .entry import Entry, Operation
+from .errors import BucketNotFound, ServerError
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as NATS
@@ -72,7 +75,7 @@ class Watch:
     def __init__(self, nc: NATS, *, bucket: str, pattern: str = ">", include_history: bool = False,
                  ignore_deletes: bool = False, updates_only: bool = False,
                  from_revision: int | None = None, js_prefix: str = "$JS.API",
-                 flow_control: bool = True, headers_only: bool = False) -> None:
+                 flow_control: bool = True, headers_only: bool = False, snapshot: bool = False) -> None:
         self._nc = nc
         self.bucket = bucket
         self.pattern = pattern
@@ -86,6 +89,11 @@ class Watch:
         self._from_revision = from_revision
         self._flow_control = flow_control
         self._headers_only = headers_only
+        self._snapshot = snapshot  # read up to CAUGHT_UP and stop: no resume bookkeeping needed
+        self._floor = 0  # the stream's last revision just before the first consumer was made
+        # Every revision <= _position has been seen (delivered, superseded or not matching): a
+        # resume starts right after it. None until known: a resume then starts like the first time.
+        self._position: int | None = None
         self._started = False
         self._queue: asyncio.Queue[object] = asyncio.Queue()
         self.caught_up = asyncio.Event()
@@ -101,6 +109,7 @@ class Watch:
         self._held_flow_control: list[str] = []
         self._watchdog: asyncio.Task[None] | None = None
         self._resuming: asyncio.Task[None] | None = None
+        self._replies: set[asyncio.Task[None]] = set()  # flow-control answers in flight
         self._remove_listener = None
         self._stopped = False
 
@@ -110,7 +119,23 @@ class Watch:
         if self._started:
             return self
         self._started = True
-        await self._subscribe(initial=True)
+        try:
+            await self._subscribe(initial=True)
+        except nats.js.errors.NotFoundError:
+            self._started = False
+            raise BucketNotFound(
+                f"cannot watch bucket {self.bucket!r}: it does not exist. "
+                f"Fix: kvnb.open_bucket({self.bucket!r}) creates it."
+            ) from None
+        except (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.errors.ConnectionClosedError) as err:
+            self._started = False  # a later start() tries again
+            raise ServerError(
+                f"cannot watch bucket {self.bucket!r}: {err or type(err).__name__}. The server is stopped or "
+                "restarting, or JetStream is not enabled. Fix: check kvnb.current_server(), then start the watch again."
+            ) from None
+        except BaseException:
+            self._started = False
+            raise
         from .client import add_reconnect_listener
 
         self._remove_listener = add_reconnect_listener(self._nc, self._on_reconnect)
@@ -124,9 +149,11 @@ class Watch:
         self._stopped = True
         if self._remove_listener is not None:
             self._remove_listener()
-        for task in (self._watchdog, self._resuming):
-            if task is not None and task is not asyncio.current_task():
-                task.cancel()
+        tasks = [t for t in (self._watchdog, self._resuming) if t is not None and t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        # Let the cancelled tasks finish now, not as "Task was destroyed but it is pending" later.
+        await asyncio.gather(*tasks, return_exceptions=True)
         await self._drop_consumer()
         self._queue.put_nowait(_END)
 
@@ -188,9 +215,9 @@ class Watch:
             replay_policy=api.ReplayPolicy.INSTANT,
             headers_only=self._headers_only or None,
         )
-        if not initial and self.last_revision > 0:
+        if not initial and self._position is not None:
             config.deliver_policy = api.DeliverPolicy.BY_START_SEQUENCE
-            config.opt_start_seq = self.last_revision + 1
+            config.opt_start_seq = self._position + 1
         elif self._from_revision is not None:
             config.deliver_policy = api.DeliverPolicy.BY_START_SEQUENCE
             config.opt_start_seq = self._from_revision
@@ -207,14 +234,18 @@ class Watch:
         generation = self._generation
         inbox = self._nc.new_inbox()
         config = self._config(initial)
-        if not initial and self.last_revision > 0:
+        if not initial and self._position is not None:
             # The stream may have been recreated with fewer messages: resume by time instead.
             info = await self._js.stream_info(self._stream)
-            if info.state.last_seq < self.last_revision and self._last_created is not None:
+            if info.state.last_seq < self._position and self._last_created is not None:
                 config.deliver_policy = api.DeliverPolicy.BY_START_TIME
                 config.opt_start_seq = None
                 config.opt_start_time = self._last_created.isoformat()  # type: ignore[assignment]
-                self.last_revision = 0
+                self._position = 0
+        elif initial and not self._snapshot and not self._updates_only:
+            # Once caught up, everything up to here has been seen: a resume must start after it,
+            # even if no entry matched (else it would replay the initial values, or skip writes).
+            self._floor = (await self._js.stream_info(self._stream)).state.last_seq
         config.deliver_subject = inbox
 
         async def on_message(msg: Msg) -> None:
@@ -231,6 +262,14 @@ class Watch:
             raise
         self._consumer = info.name
         self._last_activity = time.monotonic()
+        if initial:
+            start = None
+            if self._updates_only:  # the consumer starts after the stream's last revision
+                start = info.delivered.stream_seq or 0
+            elif self._from_revision is not None:
+                start = self._from_revision - 1
+            if start is not None:
+                self._position = max(self._position or 0, start)
         if not self.caught_up.is_set() and info.num_pending == 0 and info.delivered.consumer_seq == 0 \
                 and self._expected_cseq == 1:
             self._mark_caught_up()
@@ -246,6 +285,7 @@ class Watch:
                 await asyncio.wait_for(self._js.delete_consumer(self._stream, consumer), 1.0)
 
     def _mark_caught_up(self) -> None:
+        self._position = max(self._position or 0, self._floor)
         self.caught_up.set()
         self._queue.put_nowait(CAUGHT_UP)
 
@@ -259,14 +299,14 @@ class Watch:
         tokens = msg.reply.split(".")
         if len(tokens) == 9:
             sseq, cseq, ts, pending = int(tokens[5]), int(tokens[6]), int(tokens[7]), int(tokens[8])
-        else:  # v2 ack subject: $JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>[.<token>]
+        else:  # v2: $JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>[.<token>]
             sseq, cseq, ts, pending = int(tokens[7]), int(tokens[8]), int(tokens[9]), int(tokens[10])
         if cseq != self._expected_cseq:
             self._schedule_resume(f"consumer sequence gap (expected {self._expected_cseq}, got {cseq})")
             return
         self._expected_cseq = cseq + 1
-        if sseq > self.last_revision:  # never deliver a revision twice
-            self.last_revision = sseq
+        if self._position is None or sseq > self._position:  # never deliver a revision twice
+            self._position = self.last_revision = sseq
             operation: Operation = "PUT"
             if headers:
                 op = headers.get("KV-Operation")
@@ -304,12 +344,17 @@ class Watch:
         if self._queue.qsize() >= HIGH_WATER:
             self._held_flow_control.append(subject)  # the reader is behind: let the server wait
             return
-        asyncio.ensure_future(self._nc.publish(subject, b""))
+        self._reply(subject)
 
     def _release_flow_control(self) -> None:
         held, self._held_flow_control = self._held_flow_control, []
         for subject in held:
-            asyncio.ensure_future(self._nc.publish(subject, b""))
+            self._reply(subject)
+
+    def _reply(self, subject: str) -> None:
+        task = asyncio.ensure_future(self._nc.publish(subject, b""))
+        self._replies.add(task)  # keep a reference until done, or the task may vanish
+        task.add_done_callback(self._replies.discard)
 
     # --- recovery ----------------------------------------------------------------------------
     async def _on_reconnect(self) -> None:
@@ -322,7 +367,7 @@ class Watch:
         self._resuming = asyncio.ensure_future(self._resume(why))
 
     async def _resume(self, why: str) -> None:
-        log.debug("watch %s %s: resuming after revision %d (%s)", self.bucket, self.pattern, self.last_revision, why)
+        log.debug("watch %s %s: resuming after revision %s (%s)", self.bucket, self.pattern, self._position, why)
         delay = 0.05
         while not self._stopped:
             await self._drop_consumer()

@@ -1,0 +1,51 @@
+"""Self-checks for the exercises of the notebooks: ``kvnb.checks.<exercise>(...)``.
+
+Each check returns a :class:`Passed` (shown as one line) on a right answer, and raises
+:class:`NotYet` with a hint on a wrong one. Checks that read the bucket are coroutines
+(``await kvnb.checks.rooms_stored(kv)``); the others are plain functions. Checks that try a
+learner's function use keys of their own (``check.*``), so they can run again and again.
+
+| notebook | checks |
+|---|---|
+| 01 put and get | rooms_stored, temp_pattern, profile_json |
+| 02 revisions | value_before, keeps_last, state_at |
+| 03 watch | watch_options, resumed |
+| 04 conflicts | claim, cas_increment |
+| 05 delete, purge, TTL | delete_vs_purge, expiring_key, cache_bucket |
+| 06 patterns | flag_reader, renew_lease |
+| 07 under the hood | stream_and_subject, raw_update, raw_delete |
+"""
+
+from __future__ import annotations
+
+from ._core import NotYet, Passed
+from .conflicts import cas_increment, claim
+from .expiry import cache_bucket, delete_vs_purge, expiring_key
+from .internals import raw_delete, raw_update, stream_and_subject
+from .patterns import flag_reader, renew_lease
+from .put_get import profile_json, rooms_stored, temp_pattern
+from .revisions import keeps_last, state_at, value_before
+from .watching import resumed, watch_options
+
+__all__ = [
+    "NotYet",
+    "Passed",
+    "cache_bucket",
+    "cas_increment",
+    "claim",
+    "delete_vs_purge",
+    "expiring_key",
+    "flag_reader",
+    "keeps_last",
+    "profile_json",
+    "raw_delete",
+    "raw_update",
+    "renew_lease",
+    "resumed",
+    "rooms_stored",
+    "state_at",
+    "stream_and_subject",
+    "temp_pattern",
+    "value_before",
+    "watch_options",
+]

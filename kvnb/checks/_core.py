@@ -1,0 +1,69 @@
+"""What every self-check shares: a pass value, a "not yet" error with a hint, small helpers.
+
+A check returns :class:`Passed` (its repr is the success line a notebook shows) or raises
+:class:`NotYet`, whose message says what is wrong and what to try. ``NotYet`` renders in a
+notebook as one short line instead of a traceback, but it is still an error, so nbval fails a
+solved notebook whose answer broke.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..errors import KvnbError
+
+__all__ = ["NotYet", "Passed", "fail", "require_callable", "subject_matches"]
+
+
+class NotYet(KvnbError, AssertionError):
+    """The answer is not right yet; ``hint`` says what to change."""
+
+    def __init__(self, exercise: str, hint: str) -> None:
+        self.exercise = exercise
+        self.hint = hint
+        super().__init__(f"{exercise}: not yet. {hint}")
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython calls this instead of printing a traceback: a learner sees the hint, not our stack.
+        return [f"\u274c {self.exercise}: not yet.", f"   Hint: {self.hint}"]
+
+
+class Passed:
+    """A passed check; shows as one line in a notebook, and is truthy."""
+
+    def __init__(self, exercise: str, message: str) -> None:
+        self.exercise = exercise
+        self.message = message
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return f"\u2705 {self.exercise}: well done. {self.message}"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(repr(self))
+
+
+def fail(exercise: str, hint: str) -> NotYet:
+    """The error to raise; ``raise fail(...)`` reads well in the checks."""
+    return NotYet(exercise, hint)
+
+
+def require_callable(exercise: str, fn: Any, example: str) -> Callable[..., Any]:
+    """``fn`` must be a function (the learner may have passed its result instead)."""
+    if not callable(fn):
+        raise fail(exercise, f"pass the function itself, not {type(fn).__name__} {fn!r:.40}. Example: {example}")
+    return fn
+
+
+def subject_matches(pattern: str, key: str) -> bool:
+    """NATS wildcard matching on whole tokens: ``*`` is one token, ``>`` one or more at the end."""
+    pat, toks = pattern.split("."), key.split(".")
+    for i, p in enumerate(pat):
+        if p == ">":
+            return len(toks) > i
+        if i >= len(toks) or (p != "*" and p != toks[i]):
+            return False
+    return len(pat) == len(toks)

@@ -1,0 +1,40 @@
+"""kvnb's live widgets: Timeline, WatchFeed, BucketTable, Race, TimeTravel, Playground.
+
+Each is an anywidget (an ipywidgets ``DOMWidget`` with an ES module, no build step) that renders
+the pure model in :mod:`kvnb.model`; live sources read kvnb's own :class:`~kvnb.Watch`.
+"""
+
+# DOM contract (the real-browser test relies on it; keep these names exactly):
+#
+#   every widget      root element has classes  kvnb-widget  kvnb-<lowercase type>
+#                     (kvnb-timeline, kvnb-watchfeed, kvnb-buckettable, kvnb-race, kvnb-timetravel,
+#                     kvnb-playground); an error line  .kvnb-error  (empty when there is none)
+#   WatchFeed         event rows  .kvnb-feed-row  with  data-key, data-revision, data-op (PUT|DEL|PURGE);
+#                     the caught-up marker row  .kvnb-caught-up  (data-revision); revision gaps  .kvnb-gap
+#                     (data-first, data-last). Gap and caught-up rows are not .kvnb-feed-row.
+#                     Buttons  .kvnb-pause  (text Pause / Resume) and  .kvnb-clear  (text Clear).
+#   Timeline          marks  .kvnb-mark  with  data-key, data-revision, data-op; gone marks also
+#                     .kvnb-gone  (data-gone = history|purge); never-delivered revisions  .kvnb-tl-gap
+#   BucketTable       rows  tr.kvnb-row  with  data-key, data-revision, data-op; deleted ones  .kvnb-deleted;
+#                     the toggle  input.kvnb-show-deleted
+#   Race              lanes  .kvnb-race-lane[data-writer]; verdict  .kvnb-verdict (.kvnb-good | .kvnb-bad);
+#                     button  .kvnb-run  (text Run)
+#   TimeTravel        slider  input.kvnb-tt-slider; rows  tr.kvnb-row[data-key][data-status=value|deleted|unknowable]
+#   Playground        key input inside  .kvnb-pg-key, value input inside  .kvnb-pg-value, last-revision
+#                     input inside  .kvnb-pg-last; buttons with visible text exactly
+#                     Put, Get, Create, Update, Delete, Purge; the result area  .kvnb-pg-result
+#                     (.kvnb-good | .kvnb-bad)
+#
+# Operations are told apart by letter and shape as well as colour: P square (put), D circle (delete),
+# X crossed out (purge); gone marks are dashed outlines. Colours are JupyterLab CSS variables.
+
+from __future__ import annotations
+
+from .feed import WatchFeed
+from .playground import Playground
+from .race import Race
+from .table import BucketTable
+from .timeline import Timeline
+from .timetravel import TimeTravel
+
+__all__ = ["BucketTable", "Playground", "Race", "TimeTravel", "Timeline", "WatchFeed"]

@@ -1,0 +1,297 @@
+"""What every kvnb widget shares: the kernel's main loop, tasks, throttled refreshes, reprs, closing.
+
+- The loop running when the widget is made (the kernel's main loop in a notebook) owns every
+  task and every nats-py call. Front-end messages may arrive on an ipykernel 7 subshell thread:
+  they are handed to that loop with ``asyncio.run_coroutine_threadsafe``, never run in place.
+- Refreshes go through a :class:`~._throttle.Throttle`: at most 20 messages a second.
+- ``text/plain`` is deterministic (no times, no rates) for nbval; ``text/html`` is a static
+  picture for nbconvert and GitHub; JupyterLab still shows the live view (its widget MIME type
+  outranks both).
+- Re-running the cell that made a widget closes the previous one (a registry keyed by
+  widget type, bucket and pattern), so no old watcher keeps running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import logging
+import threading
+import weakref
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import anywidget
+import traitlets as t
+
+from ._throttle import Throttle
+
+if TYPE_CHECKING:
+    from ..bucket import KV
+
+__all__ = ["KvnbWidget", "esm"]
+
+log = logging.getLogger("kvnb.widgets")
+_HERE = Path(__file__).parent
+_WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+
+
+def esm(name: str) -> str:
+    """A widget's ES module: the shared helpers followed by the widget's own file."""
+    return (_HERE / "_common.js").read_text(encoding="utf-8") + "\n" + (_HERE / name).read_text(encoding="utf-8")
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+def describe_error(err: BaseException) -> str:
+    """One line for the error row: kvnb errors already say the rule and the fix."""
+    text = str(err) or type(err).__name__
+    from ..errors import KvnbError
+
+    return text if isinstance(err, KvnbError) else f"{type(err).__name__}: {text}"
+
+
+class KvnbWidget(anywidget.AnyWidget):
+    """Base of the kvnb widgets (an anywidget ``DOMWidget``)."""
+
+    _css = (_HERE / "kvnb.css").read_text(encoding="utf-8")
+    bucket = t.Unicode("", help="the bucket's name ('' when fed by hand)").tag(sync=True)
+    error = t.Unicode("", help="the last error, shown as a line inside the widget").tag(sync=True)
+
+    _registry: ClassVar[dict[tuple[Any, ...], weakref.ref[KvnbWidget]]] = {}
+    _kind: ClassVar[str] = "widget"
+
+    def __init__(self, kv: KV | None, *, registry_key: tuple[Any, ...] | None = None, **traits: Any) -> None:
+        super().__init__(bucket=kv.name if kv is not None else "", **traits)
+        self.kv = kv
+        self._loop = _running_loop()
+        self._loop_thread = threading.get_ident()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._ready = asyncio.Event()
+        self._closed = False
+        self._stopping: asyncio.Future[Any] | concurrent.futures.Future[Any] | None = None
+        self._seq = 0
+        self.messages_sent = 0  # custom messages to the front end (the bench reads it)
+        self._throttle = Throttle(self._loop, self._safe_refresh)
+        self._registry_key = registry_key
+        self.on_msg(self._on_front_msg)
+        if registry_key is not None:
+            self._replace_previous(registry_key)
+        self._kvnb_init = True
+
+    # --- the main loop ----------------------------------------------------------------------
+    def _on_loop(self) -> bool:
+        return self._loop is not None and threading.get_ident() == self._loop_thread
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Future[Any] | concurrent.futures.Future[Any] | None:
+        """Run ``coro`` as a task of the widget on the main loop (from any thread)."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            coro.close()
+            return None
+        if self._on_loop():
+            task = loop.create_task(coro)
+            self._tasks.add(task)
+            task.add_done_callback(self._task_done)
+            return task
+        # a subshell thread: hand it over (loop.create_task from another thread runs late or never)
+        return asyncio.run_coroutine_threadsafe(self._tracked(coro), loop)
+
+    async def _tracked(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._task_done)
+        return await coro
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self._set_error(task.exception())  # type: ignore[arg-type]
+
+    def _call_on_loop(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Call ``fn(*args)`` on the main loop: now when already there, else handed over."""
+        if self._on_loop() or self._loop is None:
+            fn(*args)
+            return
+
+        async def call() -> None:
+            fn(*args)
+
+        self._spawn(call())
+
+    # --- errors -----------------------------------------------------------------------------
+    def _set_error(self, err: BaseException | str) -> None:
+        """Show an error inside the widget (never an unhandled traceback)."""
+        text = err if isinstance(err, str) else describe_error(err)
+        if not isinstance(err, str):
+            log.debug("%s: %s", type(self).__name__, text, exc_info=err)
+        if self._on_loop() or self._loop is None:
+            self.error = text
+            self._throttle.kick()
+        else:
+            self._call_on_loop(self._set_error, text)
+
+    # --- front-end messages -----------------------------------------------------------------
+    def _on_front_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if isinstance(content, dict) and not self._closed:
+            self._call_on_loop(self._handle_front, content)
+
+    def _handle_front(self, content: dict[str, Any]) -> None:
+        kind = content.get("type")
+        try:
+            if kind == "hello":
+                self._send_snapshot()
+            elif kind == "action":
+                self._action(str(content.get("name", "")), content)
+        except Exception as err:  # a bad message must not become a traceback in the kernel log
+            self._set_error(err)
+
+    def _action(self, name: str, content: dict[str, Any]) -> None:
+        """A button in the front end (subclasses)."""
+
+    # --- refreshes --------------------------------------------------------------------------
+    def _post(self, kind: str, data: dict[str, Any]) -> None:
+        if self._closed or self.comm is None:
+            return
+        self._seq += 1
+        self.messages_sent += 1
+        self.send({"type": kind, "seq": self._seq, "data": data})
+
+    def _send_snapshot(self) -> None:
+        """Send the whole picture (for widgets that stream deltas)."""
+        data = self._snapshot()
+        if data is not None:
+            self._post("snapshot", data)
+
+    def _snapshot(self) -> dict[str, Any] | None:
+        return None
+
+    def _refresh(self) -> None:
+        """Push what changed to the front end (runs at most 20 times a second)."""
+
+    def _safe_refresh(self) -> None:
+        try:
+            with self.hold_sync():
+                self._refresh()
+        except Exception as err:
+            log.debug("refresh failed", exc_info=True)
+            self.error = describe_error(err)
+
+    def refresh(self) -> None:
+        """Push pending changes to the front end now instead of at the next tick."""
+        self._throttle.flush()
+
+    # --- lifecycle --------------------------------------------------------------------------
+    async def ready(self, timeout: float = 5.0) -> KvnbWidget:
+        """Wait until the initial data is in (a feed: its watch has caught up)."""
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        except TimeoutError:
+            raise TimeoutError(f"{type(self).__name__} on {self.bucket!r} not ready after {timeout} s"
+                               + (f": {self.error}" if self.error else "")) from None
+        return self
+
+    def _mark_ready(self) -> None:
+        self._ready.set()
+        self._throttle.kick()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Stop watchers (and their server-side consumers) and close the front-end view."""
+        if not getattr(self, "_kvnb_init", False):
+            return
+        if not self._closed:
+            self._closed = True
+            self._throttle.close()
+            self._unregister()
+            self._stopping = self._schedule_stop()
+        super().close()
+
+    async def aclose(self) -> None:
+        """:meth:`close` and wait until the watchers are stopped."""
+        self.close()
+        stopping = self._stopping
+        if stopping is None:
+            return
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            if isinstance(stopping, concurrent.futures.Future):
+                await asyncio.wrap_future(stopping)
+            else:
+                await stopping
+
+    def _schedule_stop(self) -> asyncio.Future[Any] | concurrent.futures.Future[Any] | None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return None
+        if self._on_loop():
+            return loop.create_task(self._stop())
+        if loop.is_running():
+            return asyncio.run_coroutine_threadsafe(self._stop(), loop)
+        return None
+
+    async def _stop(self) -> None:
+        try:
+            await self._stop_sources()
+        except Exception:
+            log.debug("stopping %s failed", type(self).__name__, exc_info=True)
+        current = asyncio.current_task()
+        pending = [task for task in self._tasks if task is not current]
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _stop_sources(self) -> None:
+        """Stop watches and connections (subclasses)."""
+
+    def _replace_previous(self, key: tuple[Any, ...]) -> None:
+        ref = KvnbWidget._registry.get(key)
+        previous = ref() if ref is not None else None
+        if previous is not None and previous is not self and not previous._closed:
+            previous.close()
+        KvnbWidget._registry[key] = weakref.ref(self)
+
+    def _unregister(self) -> None:
+        key = self._registry_key
+        if key is not None:
+            ref = KvnbWidget._registry.get(key)
+            if ref is not None and ref() is self:
+                del KvnbWidget._registry[key]
+
+    # --- reprs ------------------------------------------------------------------------------
+    def _text_lines(self) -> list[str]:
+        """The deterministic text view (subclasses); first line is the summary."""
+        return [type(self).__name__]
+
+    def _static_html(self) -> str:
+        """A static HTML picture (subclasses)."""
+        return ""
+
+    def __repr__(self) -> str:
+        lines = self._text_lines()
+        if self.error:
+            lines.insert(1, f"error: {self.error}")
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:
+        p.text(repr(self))
+
+    def _repr_html_(self) -> str:
+        return self._static_html()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        data: dict[str, Any] = {"text/plain": repr(self), "text/html": self._static_html()}
+        if self._view_name is not None and self.comm is not None and not self._closed:
+            data[_WIDGET_MIME] = {"version_major": 2, "version_minor": 0, "model_id": self.model_id}
+        return data

@@ -1,0 +1,95 @@
+// kvnb widgets: helpers shared by every widget's front end (prepended to each widget's module).
+
+const OP_CLASS = { PUT: "kvnb-op-put", DEL: "kvnb-op-del", PURGE: "kvnb-op-purge" };
+const LETTER_OP = { P: "PUT", D: "DEL", X: "PURGE" };
+const OP_LETTER = { PUT: "P", DEL: "D", PURGE: "X" };
+
+// h("div", {class: "a b", "data-key": "k", text: "hi", title: "..."}, child, ...)
+function h(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name === "text") node.textContent = String(value);
+    else if (name === "class") node.className = value;
+    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? "" : String(value));
+  }
+  for (const child of children) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function kvnbRoot(el, kind) {
+  const root = h("div", { class: `kvnb-widget kvnb-${kind}` });
+  el.replaceChildren(root);
+  return root;
+}
+
+function opBadge(op) {
+  return h("span", { class: `kvnb-op ${OP_CLASS[op] || ""}`, title: op, text: OP_LETTER[op] || "?" });
+}
+
+function ageText(ms) {
+  if (ms === null || ms === undefined) return "";
+  const s = Math.max(0, (Date.now() - ms) / 1000);
+  if (s < 1) return "now";
+  if (s < 60) return `${Math.floor(s)} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h`;
+  return `${Math.floor(s / 86400)} d`;
+}
+
+function timeText(ms) {
+  return ms === null || ms === undefined ? "" : new Date(ms).toISOString().replace("T", " ").replace("Z", " UTC");
+}
+
+// The error line: shows the widget's `error` trait (server errors never become tracebacks).
+function errorLine(model) {
+  const line = h("div", { class: "kvnb-error" });
+  const update = () => { line.textContent = model.get("error") || ""; };
+  model.on("change:error", update);
+  update();
+  return line;
+}
+
+// Snapshot + delta protocol: the kernel sends {type: "snapshot"|"delta", seq, data}. A view asks for
+// a snapshot when it starts ("hello") and again if it ever misses a delta, so deltas stay small.
+function kvnbStream(model, onSnapshot, onDelta) {
+  let seq = -1;
+  let pending = [];
+  const handler = (msg) => {
+    if (!msg || typeof msg !== "object") return;
+    if (msg.type === "snapshot") {
+      seq = msg.seq;
+      onSnapshot(msg.data);
+      for (const m of pending.sort((a, b) => a.seq - b.seq)) {
+        if (m.seq === seq + 1) { seq = m.seq; onDelta(m.data); }
+      }
+      pending = [];
+    } else if (msg.type === "delta") {
+      if (seq < 0) {
+        pending.push(msg);
+        if (pending.length > 100) pending.shift();
+        return;
+      }
+      if (msg.seq <= seq) return;
+      if (msg.seq !== seq + 1) {
+        seq = -1;
+        pending = [msg];
+        model.send({ type: "hello" });
+        return;
+      }
+      seq = msg.seq;
+      onDelta(msg.data);
+    }
+  };
+  model.on("msg:custom", handler);
+  model.send({ type: "hello" });
+  return () => model.off("msg:custom", handler);
+}
+
+function action(model, name, extra) {
+  model.send(Object.assign({ type: "action", name }, extra || {}));
+}

@@ -1,0 +1,141 @@
+// Timeline front end: one lane per key, one column per revision (the axis is shared by every key).
+// The picture arrives once as a snapshot, then as deltas: new marks, marks now gone, marks dropped.
+
+const COL_W = 13;
+const GONE_TEXT = { history: "gone: the bucket's history depth dropped it", purge: "gone: removed by a later purge" };
+
+function markTitle(key, m) {
+  const [, rev, letter, value, created, delta, gone] = m;
+  const op = LETTER_OP[letter] || letter;
+  const lines = [`${key} · revision ${rev} · ${op}`];
+  if (op === "PUT") lines.push(`value: ${JSON.stringify(value)}`);
+  if (delta !== null && delta !== undefined) lines.push(`delta: ${delta}`);
+  if (created) lines.push(`created: ${timeText(created)}`);
+  if (gone) lines.push(GONE_TEXT[gone] || "gone");
+  return lines.join("\n");
+}
+
+export default {
+  render({ model, el }) {
+    const root = kvnbRoot(el, "timeline");
+    const status = h("span", { class: "kvnb-status", text: "connecting…" });
+    const detail = h("div", { class: "kvnb-detail kvnb-status", text: "click a mark to see its value, delta and time" });
+    const lanesBox = h("div", { class: "kvnb-tl-lanes" });
+    const scroller = h("div", { class: "kvnb-tl-scroll" }, lanesBox);
+    const legend = h("div", { class: "kvnb-legend" },
+      h("span", {}, h("span", { class: "kvnb-mark kvnb-op-put", text: "P" }), " put"),
+      h("span", {}, h("span", { class: "kvnb-mark kvnb-op-del", text: "D" }), " delete"),
+      h("span", {}, h("span", { class: "kvnb-mark kvnb-op-purge", text: "X" }), " purge"),
+      h("span", {}, h("span", { class: "kvnb-mark kvnb-op-put kvnb-gone", text: "P" }), " gone (history dropped it)"),
+      h("span", {}, h("span", { class: "kvnb-tl-gap" }), " revisions never delivered"),
+      h("span", { text: "x = bucket revision, one counter shared by all keys" }));
+    root.append(
+      h("div", { class: "kvnb-head" },
+        h("span", { class: "kvnb-title", text: `timeline of ${model.get("pattern")} on ${model.get("bucket")}` }), status),
+      legend, errorLine(model), scroller, detail);
+
+    let keys = [], tracks = [], axis = null, ncols = 0, blanks = 0, selected = null;
+    let marks = new Map(); // revision -> {el, row}
+    let gaps = []; // [first, last, el]
+
+    const setWidth = () => { lanesBox.style.setProperty("--kvnb-tl-cols", ncols); for (const t of [axis, ...tracks]) if (t) t.style.width = `${Math.max(1, ncols) * COL_W}px`; };
+    const lane = (label, cls) => {
+      const track = h("div", { class: "kvnb-tl-track" });
+      lanesBox.append(h("div", { class: `kvnb-tl-lane ${cls || ""}` }, h("div", { class: "kvnb-tl-label", title: label, text: label }), track));
+      return track;
+    };
+    const reset = () => {
+      lanesBox.replaceChildren();
+      keys = []; tracks = []; ncols = 0; blanks = 0; marks = new Map(); gaps = [];
+      axis = lane("revision →", "kvnb-tl-axis");
+    };
+    const addKey = (key) => { keys.push(key); tracks.push(lane(key)); };
+    const tick = (col, rev) => {
+      if (col % 10 === 0) axis.append(h("span", { class: "kvnb-tl-tick", style: `left:${col * COL_W}px`, text: rev }));
+    };
+    const addMark = (m) => {
+      const [laneIx, rev, letter, , , , gone] = m;
+      const key = keys[laneIx];
+      const op = LETTER_OP[letter] || letter;
+      const node = h("div", {
+        class: `kvnb-mark ${OP_CLASS[op] || ""}${gone ? " kvnb-gone" : ""}`, "data-key": key, "data-revision": rev,
+        "data-op": op, "data-gone": gone || null, title: markTitle(key, m), style: `left:${ncols * COL_W}px`, text: letter,
+      });
+      node.addEventListener("click", () => {
+        if (selected) selected.classList.remove("kvnb-selected");
+        selected = node; node.classList.add("kvnb-selected");
+        detail.textContent = markTitle(key, marks.get(rev).row).replace(/\n/g, " · ");
+      });
+      tracks[laneIx].append(node);
+      tick(ncols, rev);
+      marks.set(rev, { el: node, row: m });
+      ncols += 1;
+    };
+    const addGap = (g) => {
+      const [first, last] = g;
+      const text = first === last ? `revision ${first}` : `revisions ${first}–${last}`;
+      const node = h("div", { class: "kvnb-tl-gap", "data-first": first, "data-last": last, style: `left:${ncols * COL_W}px`,
+        title: `${text} never delivered: removed (superseded, purged or expired) before anyone read them` });
+      axis.append(node);
+      tick(ncols, first);
+      gaps.push([first, last]);
+      ncols += 1;
+    };
+    const addItems = (newMarks, newGaps) => {
+      const items = newMarks.map((m) => [m[1], m, null]).concat(newGaps.map((g) => [g[0], null, g]));
+      items.sort((a, b) => a[0] - b[0]);
+      for (const [, m, g] of items) { if (m) addMark(m); else addGap(g); }
+    };
+    const relayout = () => { // drop blank columns left by marks the lanes no longer keep
+      const oldKeys = keys, rows = [...marks.values()].map((x) => x.row);
+      const firstKept = rows.length ? Math.min(...rows.map((r) => r[1])) : Infinity;
+      const keptGaps = gaps.filter((g) => g[1] >= firstKept);
+      reset();
+      for (const k of oldKeys) addKey(k);
+      addItems(rows, keptGaps);
+    };
+    const atEnd = () => scroller.scrollLeft + scroller.clientWidth >= scroller.scrollWidth - 3 * COL_W;
+    const showStatus = (s) => {
+      if (!s) return;
+      const parts = [`${s.keys} keys`, `${s.events} revisions seen`, `last revision ${s.last_revision}`];
+      if (s.history) parts.push(`history keeps ${s.history} per key`);
+      if (s.gone) parts.push(`${s.gone} gone`);
+      if (s.gap_revisions) parts.push(`${s.gap_revisions} never delivered`);
+      if (s.hidden_keys) parts.push(`${s.hidden_keys} more keys not shown`);
+      status.textContent = parts.join(" · ");
+    };
+
+    reset();
+    const stop = kvnbStream(model,
+      (data) => {
+        reset();
+        for (const k of data.keys) addKey(k);
+        addItems(data.marks, data.gaps);
+        setWidth();
+        showStatus(data.status);
+        scroller.scrollLeft = scroller.scrollWidth;
+      },
+      (data) => {
+        const follow = atEnd();
+        for (const k of data.keys) addKey(k);
+        for (const rev of data.evicted) {
+          const m = marks.get(rev);
+          if (m) { m.el.remove(); marks.delete(rev); blanks += 1; }
+        }
+        for (const [rev, why] of data.gone) {
+          const m = marks.get(rev);
+          if (m && !m.row[6]) {
+            m.row = m.row.slice(); m.row[6] = why;
+            m.el.classList.add("kvnb-gone"); m.el.setAttribute("data-gone", why);
+            m.el.title = markTitle(keys[m.row[0]], m.row);
+          }
+        }
+        addItems(data.marks, data.gaps);
+        if (blanks > 200 && blanks * 2 > ncols) relayout();
+        setWidth();
+        showStatus(data.status);
+        if (follow) scroller.scrollLeft = scroller.scrollWidth;
+      });
+    return stop;
+  },
+};

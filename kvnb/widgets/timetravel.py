@@ -1,0 +1,152 @@
+"""TimeTravel: a slider over revisions showing the bucket exactly as it was, rebuilt from history.
+
+Example (in a notebook cell)::
+
+    tt = kvnb.TimeTravel(kv)
+    tt                        # drag the slider; or tt.revision = 5
+    tt.state_at(5)            # {'a': '1', ...}: the same thing as a dict (pure, from the model)
+
+Where the history the bucket keeps no longer reaches back, it says so: those keys are
+*unknowable* at that revision, not silently missing. ``await tt.load()`` reads history again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import traitlets as t
+
+from ..model.state import BucketHistory, BucketState
+from . import _html
+from ._base import KvnbWidget, esm
+
+if TYPE_CHECKING:
+    from ..bucket import KV
+
+__all__ = ["TimeTravel"]
+
+
+class TimeTravel(KvnbWidget):
+    """The bucket at ``revision`` (a slider from ``min_revision`` to ``max_revision``)."""
+
+    _esm = esm("timetravel.js")
+    _kind = "timetravel"
+    revision = t.Int(0, help="the revision shown (0 before the history is loaded)").tag(sync=True)
+    min_revision = t.Int(0).tag(sync=True)
+    max_revision = t.Int(0).tag(sync=True)
+    view = t.Dict(help="rows and note for the revision shown").tag(sync=True)
+    loaded = t.Bool(False).tag(sync=True)
+
+    def __init__(self, kv: KV | None = None, *, entries: Iterable[Any] | None = None,
+                 history: int | None = None) -> None:
+        self.history_model: BucketHistory | None = None
+        key = ("TimeTravel", kv.name, ">") if kv is not None else None
+        super().__init__(kv, registry_key=key)
+        self.observe(self._on_revision, names="revision")
+        if entries is not None:
+            depth = history if history is not None else (kv.history_depth if kv is not None else 64)
+            self._use(BucketHistory(list(entries), history=depth))
+            self._ready.set()
+        elif kv is not None:
+            self._spawn(self._load_quietly())
+        else:
+            self._ready.set()
+
+    async def load(self) -> TimeTravel:
+        """(Re)read every kept revision from the server; the slider then spans them."""
+        assert self.kv is not None, "an offline TimeTravel has nothing to load"
+        try:
+            entries = await self.kv.entries(">", include_history=True, include_markers=True)
+            info = await self.kv.info()
+        except Exception as err:
+            self._set_error(err)
+            raise
+        finally:
+            self._ready.set()
+        self.error = ""
+        self._use(BucketHistory(entries, history=info.history, ttl=info.ttl, first_revision=info.first_revision,
+                                last_revision=info.last_revision))
+        return self
+
+    async def _load_quietly(self) -> None:
+        try:
+            await self.load()
+        except Exception:
+            pass  # shown in the widget
+
+    def _use(self, model: BucketHistory) -> None:
+        self.history_model = model
+        with self.hold_sync():
+            self.min_revision = 1 if model.last_revision else 0
+            self.max_revision = model.last_revision
+            self.loaded = True
+            if self.revision == 0 or self.revision > model.last_revision:
+                self.revision = model.last_revision  # the observer renders the view
+            else:
+                self._render()
+
+    def state_at(self, revision: int) -> BucketState:
+        """The bucket at ``revision`` as ``{key: value}`` (with ``.unknowable``, ``.deleted``); pure."""
+        if self.history_model is None:
+            raise RuntimeError("history not loaded yet: await tt.ready() or await tt.load() first")
+        return self.history_model.state_at(revision)
+
+    def _on_revision(self, _change: Any) -> None:
+        self._call_on_loop(self._render)  # a slider moved in the browser: render on the main loop
+
+    def _render(self) -> None:
+        model = self.history_model
+        if model is None or self.revision < 1:
+            self.view = {}
+            return
+        self.view = model.describe(self.revision)
+
+    def _action(self, name: str, content: dict[str, Any]) -> None:
+        if name == "load" and self.kv is not None:
+            self._spawn(self._load_quietly())
+
+    # --- reprs --------------------------------------------------------------------------------
+    def _title(self) -> str:
+        return f"TimeTravel({self.bucket!r})" if self.bucket else "TimeTravel(offline)"
+
+    def _text_lines(self) -> list[str]:
+        if self.history_model is None:
+            return [f"{self._title()}: history not loaded"]
+        if self.revision < 1:
+            return [f"{self._title()}: the bucket is empty"]
+        view = self.history_model.describe(self.revision)
+        lines = [f"{self._title()}: revision {self.revision} of {self.min_revision}..{self.max_revision}"]
+        width = min(24, max((len(r["key"]) for r in view["rows"]), default=0))
+        for r in view["rows"]:
+            if r["status"] == "value":
+                what = f"{r['value']!r}  (rev {r['rev']})"
+            elif r["status"] == "deleted":
+                what = f"({r['op']} tombstone, rev {r['rev']})"
+            else:
+                what = "? unknowable"
+            lines.append(f"  {r['key']:<{width}}  {what}")
+        if view["note"]:
+            lines.append(f"  note: {view['note']}")
+        return lines
+
+    def _static_html(self) -> str:
+        if self.history_model is None or self.revision < 1:
+            return _html.root("timetravel", self._title(), "", status="history not loaded", error=self.error)
+        view = self.history_model.describe(self.revision)
+        rows = []
+        for r in view["rows"]:
+            if r["status"] == "value":
+                cells = f"<td>{_html.esc(r['value'])}</td><td>{r['rev']}</td>"
+            elif r["status"] == "deleted":
+                cells = f"<td style=\"{_html.MUTED}\">({r['op']} tombstone)</td><td>{r['rev']}</td>"
+            else:
+                cells = (f"<td style=\"color:var(--jp-warn-color1,#f57c00)\" title=\"{_html.esc(r['reason'])}\">"
+                         "? unknowable</td><td></td>")
+            key = _html.esc(r["key"])
+            rows.append(f'<tr class="kvnb-row kvnb-{r["status"]}" data-key="{key}" data-status="{r["status"]}">'
+                        f"<td>{key}</td>{cells}</tr>")
+        note = f'<div class="kvnb-note" style="{_html.MUTED}">{_html.esc(view["note"])}</div>' if view["note"] else ""
+        body = f'<table class="kvnb-table" style="border-collapse:collapse">{"".join(rows)}</table>{note}'
+        status = f"revision {self.revision} of {self.min_revision}..{self.max_revision}"
+        return _html.root("timetravel", self._title(), body, status=status, error=self.error)

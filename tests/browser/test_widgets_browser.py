@@ -1,0 +1,198 @@
+"""Real-browser tests: kvnb's widgets in JupyterLab, driven by chromium, fed by a separate NATS client.
+
+Run them alone with ``pytest -m browser tests/browser``. Screenshots land in ``test-output/browser/``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+import pytest
+
+import kvnb
+
+if TYPE_CHECKING:
+    from tests.browser.conftest import LabServer, OpenNotebook
+
+pytestmark = pytest.mark.browser
+
+LIVE_BOUND = 2.0  # seconds from a put to its row/mark on the page (issue 3)
+RENDER_TIMEOUT = 30.0  # first render: kernel imports kvnb and ipywidgets, opens the bucket
+
+
+@pytest.fixture
+def bucket(test_name: str) -> str:
+    return f"br_{test_name[:30]}_{secrets.token_hex(3)}"
+
+
+@pytest.fixture
+async def writer(lab_server: LabServer, bucket: str) -> AsyncIterator[kvnb.client.NATS]:
+    """The test's own connection (not the kernel's); removes the test's bucket at the end."""
+    nc = await kvnb.connect(lab_server.nats_url)
+    try:
+        yield nc
+    finally:
+        try:
+            await kvnb.delete_bucket(bucket, nc=nc)
+        except kvnb.KvnbError:
+            pass
+        await nc.close()
+
+
+def _all_present_js(selectors: list[str]) -> str:
+    return "(sels) => sels.every(s => document.querySelector(s) !== null)"
+
+
+async def test_harness_live_html(open_notebook: OpenNotebook, writer: kvnb.client.NATS, bucket: str,
+                                 lab_server: LabServer, test_name: str) -> None:
+    """The harness itself, with plain ipywidgets: kernel env, a kernel-side watch task, live DOM updates."""
+    nb = await open_notebook([
+        "import asyncio, html, os\nimport ipywidgets\nimport kvnb\n"
+        f"kv = await kvnb.open_bucket({bucket!r}, history=10, fresh=True)",
+        "probe = ipywidgets.HTML()\n"
+        "head = f'<div class=\"probe-ready\" data-nats-url=\"{os.environ.get(\"NATS_URL\")}\">watching</div>'\n"
+        "probe.value = head\n"
+        "async def follow():\n"
+        "    rows = []\n"
+        "    async with kv.watch('>') as watch:\n"
+        "        async for e in watch:\n"
+        "            rows.insert(0, f'<div class=\"probe-row\" data-revision=\"{e.revision}\">'\n"
+        "                           f'{html.escape(e.key)} = {html.escape(e.text)}</div>')\n"
+        "            probe.value = head + ''.join(rows)\n"
+        "task = asyncio.ensure_future(follow())\n"
+        "probe",
+    ])
+    await nb.run_all()
+    await nb.wait_for_selector(".probe-ready", timeout=RENDER_TIMEOUT, what="the probe widget rendered")
+    url = await nb.page.get_attribute(".probe-ready", "data-nats-url")
+    assert url == lab_server.nats_url, "the kernel did not inherit NATS_URL from the JupyterLab process"
+
+    kv = await kvnb.open_bucket(bucket, nc=writer)
+    started = time.monotonic()
+    revisions = [await kv.put(f"probe.{i}", f"value {i}") for i in range(3)]
+    selectors = [f'.probe-row[data-revision="{rev}"]' for rev in revisions]
+    await nb.wait_for(_all_present_js(selectors), arg=selectors, timeout=LIVE_BOUND - (time.monotonic() - started),
+                      what=f"probe rows for revisions {revisions} within {LIVE_BOUND} s of the puts")
+    latency = time.monotonic() - started
+    assert latency <= LIVE_BOUND + 0.1
+    texts = await nb.page.locator(".probe-row").all_inner_texts()
+    assert texts == ["probe.2 = value 2", "probe.1 = value 1", "probe.0 = value 0"]
+    await nb.screenshot(test_name)
+    print(f"harness: 3 puts on the page {latency * 1000:.0f} ms after the first put")
+
+
+FEED_ROW = '.kvnb-watchfeed .kvnb-feed-row[data-revision="{rev}"]'
+MARK = '.kvnb-timeline .kvnb-mark[data-revision="{rev}"]'
+
+
+async def _attrs(nb: object, selector: str) -> dict[str, str | None]:
+    page = nb.page  # type: ignore[attr-defined]
+    loc = page.locator(selector).first
+    return {name: await loc.get_attribute(name) for name in ("data-key", "data-revision", "data-op")}
+
+
+async def test_watchfeed_and_timeline_show_puts_live(open_notebook: OpenNotebook, writer: kvnb.client.NATS,
+                                                     bucket: str, test_name: str) -> None:
+    """Puts from another client appear as feed rows and timeline marks within 2 s; dark theme works too."""
+    nb = await open_notebook([
+        f"import kvnb\nkv = await kvnb.open_bucket({bucket!r}, history=10, fresh=True)",
+        "feed = kvnb.WatchFeed(kv)\nfeed",
+        "timeline = kvnb.Timeline(kv)\ntimeline",
+    ])
+    await nb.run_all()
+    started = time.monotonic()
+    roots = [".kvnb-widget.kvnb-watchfeed .kvnb-caught-up", ".kvnb-widget.kvnb-timeline"]
+    await nb.wait_for(_all_present_js(roots), arg=roots, timeout=RENDER_TIMEOUT,
+                      what="a caught-up WatchFeed and a Timeline rendered")
+    print(f"feed+timeline: rendered and caught up {time.monotonic() - started:.1f} s after run-all")
+    # The live view, not a static HTML fallback next to it (ipywidgets' mimebundle must win).
+    assert await nb.page.locator(".kvnb-watchfeed").count() == 1
+    assert await nb.page.locator(".kvnb-timeline").count() == 1
+
+    kv = await kvnb.open_bucket(bucket, nc=writer)
+    writes = [("color", "red"), ("size", "3"), ("color", "blue")]
+    started = time.monotonic()
+    revisions = [await kv.put(key, value) for key, value in writes]
+    selectors = [FEED_ROW.format(rev=r) for r in revisions] + [MARK.format(rev=r) for r in revisions]
+    await nb.wait_for(_all_present_js(selectors), arg=selectors, timeout=LIVE_BOUND - (time.monotonic() - started),
+                      what=f"feed rows and timeline marks for revisions {revisions} within {LIVE_BOUND} s of the puts")
+    put_latency = time.monotonic() - started
+    assert put_latency <= LIVE_BOUND + 0.1
+
+    for (key, _), rev in zip(writes, revisions, strict=True):
+        for selector in (FEED_ROW.format(rev=rev), MARK.format(rev=rev)):
+            attrs = await _attrs(nb, selector)
+            assert attrs["data-key"] == key, f"{selector}: {attrs}"
+            assert (attrs["data-op"] or "").upper() == "PUT", f"{selector}: {attrs}"
+    # Newest first: the feed lists these revisions in descending order.
+    shown = [int(r) for r in await nb.page.eval_on_selector_all(
+        ".kvnb-watchfeed .kvnb-feed-row[data-revision]", "els => els.map(e => e.dataset.revision)")]
+    assert [r for r in shown if r in revisions] == sorted(revisions, reverse=True)
+    value_text = await nb.page.locator(".kvnb-watchfeed").inner_text()
+    assert "blue" in value_text and "red" in value_text, "the feed should preview the values"
+
+    # A delete is told apart from a put in the DOM (op attribute), also within the bound.
+    started = time.monotonic()
+    deleted_rev = await kv.delete("size")
+    selectors = [FEED_ROW.format(rev=deleted_rev), MARK.format(rev=deleted_rev)]
+    await nb.wait_for(_all_present_js(selectors), arg=selectors, timeout=LIVE_BOUND - (time.monotonic() - started),
+                      what=f"the delete (revision {deleted_rev}) in feed and timeline within {LIVE_BOUND} s")
+    for selector in selectors:
+        attrs = await _attrs(nb, selector)
+        assert attrs["data-key"] == "size" and (attrs["data-op"] or "").upper() in ("DEL", "DELETE"), attrs
+
+    # Selecting a mark shows its value (only in titles until then, so the text must change).
+    assert '"blue"' not in await nb.page.locator(".kvnb-timeline").inner_text()
+    await nb.page.locator(MARK.format(rev=revisions[2])).click()
+    await nb.wait_for("() => document.querySelector('.kvnb-timeline').innerText.includes('\"blue\"')",
+                      timeout=5.0, what="the selected mark's value shown in the Timeline")
+
+    await nb.screenshot(test_name)
+    await nb.screenshot(f"{test_name}-timeline", ".kvnb-timeline")  # the marks are small on the full page
+    try:
+        await nb.set_theme(dark=True)
+        await nb.screenshot(f"{test_name}-dark")
+    finally:
+        await nb.set_theme(dark=False)  # the theme is a user setting shared by the session's tests
+    print(f"feed+timeline: 3 puts on the page {put_latency * 1000:.0f} ms after the first put")
+
+
+async def test_playground_put_button(open_notebook: OpenNotebook, writer: kvnb.client.NATS,
+                                     bucket: str, test_name: str) -> None:
+    """Typing a key and value and clicking Put writes to the bucket and shows the new revision."""
+    nb = await open_notebook([
+        f"import kvnb\nkv = await kvnb.open_bucket({bucket!r}, history=10, fresh=True)",
+        "pg = kvnb.Playground(kv)\npg",
+    ])
+    await nb.run_all()
+    await nb.wait_for_selector(".kvnb-widget.kvnb-playground .kvnb-pg-key input", timeout=RENDER_TIMEOUT,
+                               what="the Playground rendered")
+    assert await nb.page.locator(".kvnb-playground").count() == 1, "exactly one (live) Playground view"
+    kv = await kvnb.open_bucket(bucket, nc=writer)
+    for i in range(3):  # so the Put's revision (4) is not a number that could show up by accident
+        await kv.put(f"warmup.{i}", "x")
+
+    pg = nb.page.locator(".kvnb-playground")
+    await pg.locator(".kvnb-pg-key input").fill("greeting")
+    await pg.locator(".kvnb-pg-value input, .kvnb-pg-value textarea").first.fill("hello browser")
+    await pg.get_by_role("button", name="Put", exact=True).click()
+
+    await nb.wait_for("() => /\\b4\\b/.test(document.querySelector('.kvnb-playground .kvnb-pg-result').innerText)",
+                      timeout=5.0, what="the Put result showing revision 4")
+    entry = await kv.get("greeting")
+    assert (entry.text, entry.revision) == ("hello browser", 4)
+    result = await pg.locator(".kvnb-pg-result").inner_text()
+    assert "greeting" in result and "kvnb-good" in (await pg.locator(".kvnb-pg-result").get_attribute("class") or "")
+
+    # An error shows inline too: Create on an existing key is refused and the value stays.
+    await pg.get_by_role("button", name="Create", exact=True).click()
+    await nb.wait_for("(before) => document.querySelector('.kvnb-playground .kvnb-pg-result').innerText !== before",
+                      arg=result, timeout=5.0, what="the Create result replacing the Put result")
+    error = await pg.locator(".kvnb-pg-result").inner_text()
+    assert any(word in error.lower() for word in ("exist", "conflict", "wrong last")), error
+    assert "kvnb-bad" in (await pg.locator(".kvnb-pg-result").get_attribute("class") or "")
+    assert (await kv.get("greeting")).revision == 4
+    await nb.screenshot(test_name)

@@ -1,0 +1,280 @@
+"""The KV wrapper (kvnb.bucket) against the session's real nats-server."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+import kvnb
+from kvnb.client import NATS
+
+# --- operations and values ------------------------------------------------------------------
+
+async def test_operations_are_named(kv: kvnb.KV) -> None:
+    await kv.put("a", "1")
+    await kv.delete("a")
+    await kv.put("b", "1")
+    await kv.purge("b")
+    assert [e.operation for e in await kv.history("a")] == ["PUT", "DEL"]
+    assert [e.operation for e in await kv.history("b")] == ["PURGE"]  # a purge drops what came before
+    await kv.put("c", "x")
+    got = await kv.get("c")
+    assert got.operation == "PUT"
+    assert isinstance(got.created, datetime)  # nats-py leaves it None on get()
+    ops = {e.key: e.operation for e in await kv.entries(include_markers=True)}
+    assert ops == {"a": "DEL", "b": "PURGE", "c": "PUT"}
+
+
+async def test_str_and_bytes_values(kv: kvnb.KV) -> None:
+    await kv.put("text", "héllo ✓")
+    await kv.put("raw", b"\x00\xff\x10")
+    await kv.put("array", bytearray(b"ab"))
+    assert (await kv.get("text")).value == "héllo ✓".encode()
+    assert (await kv.get("text")).text == "héllo ✓"
+    assert (await kv.get("raw")).value == b"\x00\xff\x10"
+    assert (await kv.get("array")).value == b"ab"
+
+
+async def test_empty_value_is_the_same_from_get_and_watch(kv: kvnb.KV) -> None:
+    rev = await kv.put("empty", "")
+    got = await kv.get("empty")
+    async with kv.watch("empty") as watch:
+        watched = await anext(aiter(watch))
+    assert got.value == watched.value == b""
+    assert got.revision == watched.revision == rev
+    assert (await kv.history("empty"))[0].value == b""
+
+
+# --- keys --------------------------------------------------------------------------------------
+
+async def test_keys_of_an_empty_bucket(kv: kvnb.KV) -> None:
+    assert await kv.keys() == []
+    assert await kv.keys("a.*") == []
+
+
+async def test_keys_without_deleted_ones(kv: kvnb.KV) -> None:
+    for key in ("x", "y", "z"):
+        await kv.put(key, "1")
+    await kv.delete("y")
+    await kv.purge("z")
+    assert await kv.keys() == ["x"]
+
+
+async def test_keys_pattern_uses_nats_wildcards_not_substrings(kv: kvnb.KV) -> None:
+    for key in ("sensors.kitchen.temp", "sensors.hall.temp", "sensors.kitchen.humidity",
+                "sensors.temp", "xsensors.a.temp", "top"):
+        await kv.put(key, "1")
+    assert await kv.keys("sensors.*.temp") == ["sensors.hall.temp", "sensors.kitchen.temp"]
+    assert await kv.keys("sensors.>") == [
+        "sensors.hall.temp", "sensors.kitchen.humidity", "sensors.kitchen.temp", "sensors.temp"]
+    assert await kv.keys("*") == ["top"]
+    assert await kv.keys("temp") == []  # a substring match would return four keys
+    assert await kv.keys("sensors") == []
+    assert len(await kv.keys()) == 6
+
+
+# --- conflicts -----------------------------------------------------------------------------------
+
+async def test_failed_create_is_a_conflict(kv: kvnb.KV) -> None:
+    rev = await kv.create("k", "first")
+    with pytest.raises(kvnb.Conflict) as err:
+        await kv.create("k", "second")
+    assert (err.value.key, err.value.expected, err.value.current) == ("k", 0, rev)
+    assert "'k'" in str(err.value) and str(rev) in str(err.value)
+    assert (await kv.get("k")).text == "first"
+
+
+async def test_failed_update_is_a_conflict(kv: kvnb.KV) -> None:
+    r1 = await kv.put("k", "1")
+    r2 = await kv.update("k", "2", last=r1)
+    assert r2 > r1
+    with pytest.raises(kvnb.Conflict) as err:
+        await kv.update("k", "3", last=r1)
+    assert (err.value.key, err.value.expected, err.value.current) == ("k", r1, r2)
+    text = str(err.value)
+    assert f"last={r1}" in text and f"revision {r2}" in text and "Fix:" in text
+    assert (await kv.get("k")).text == "2"
+
+
+async def test_failed_delete_with_last_is_a_conflict(kv: kvnb.KV) -> None:
+    r1 = await kv.put("k", "1")
+    r2 = await kv.put("k", "2")
+    with pytest.raises(kvnb.Conflict) as err:
+        await kv.delete("k", last=r1)
+    assert (err.value.key, err.value.expected, err.value.current) == ("k", r1, r2)
+    assert (await kv.get("k")).text == "2"
+    deleted = await kv.delete("k", last=r2)
+    assert deleted > r2
+
+
+async def test_update_of_a_missing_key_with_last_is_a_conflict(kv: kvnb.KV) -> None:
+    with pytest.raises(kvnb.Conflict) as err:
+        await kv.update("never", "v", last=5)
+    assert err.value.expected == 5
+    assert err.value.current == 0
+
+
+# --- reads ----------------------------------------------------------------------------------------
+
+async def test_missing_key(kv: kvnb.KV) -> None:
+    with pytest.raises(kvnb.KeyNotFound) as err:
+        await kv.get("nope")
+    assert not isinstance(err.value, kvnb.KeyDeleted)
+    assert "'nope'" in str(err.value)
+    assert await kv.get_value("nope", "fallback") == "fallback"
+
+
+async def test_deleted_and_purged_keys(kv: kvnb.KV) -> None:
+    await kv.put("d", "1")
+    drev = await kv.delete("d")
+    await kv.put("p", "1")
+    prev = await kv.purge("p")
+    with pytest.raises(kvnb.KeyDeleted) as deleted:
+        await kv.get("d")
+    assert (deleted.value.revision, deleted.value.operation) == (drev, "DEL")
+    with pytest.raises(kvnb.KeyDeleted) as purged:
+        await kv.get("p")
+    assert (purged.value.revision, purged.value.operation) == (prev, "PURGE")
+    assert isinstance(purged.value, kvnb.KeyNotFound)  # `except KeyNotFound` covers both
+    assert "purged" in str(purged.value) and "deleted" in str(deleted.value)
+
+
+async def test_get_at_a_revision(kv: kvnb.KV) -> None:
+    r1 = await kv.put("k", "one")
+    other = await kv.put("other", "x")
+    r2 = await kv.put("k", "two")
+    drev = await kv.delete("k")
+    assert (await kv.get("k", revision=r1)).text == "one"
+    assert (await kv.get("k", revision=r2)).text == "two"
+    with pytest.raises(kvnb.KeyNotFound) as err:
+        await kv.get("k", revision=other)  # revisions are shared: this one belongs to "other"
+    assert err.value.revision == other
+    with pytest.raises(kvnb.KeyNotFound):
+        await kv.get("k", revision=drev + 100)
+    with pytest.raises(kvnb.KeyDeleted):
+        await kv.get("k", revision=drev)
+
+
+async def test_history(kv: kvnb.KV) -> None:
+    assert await kv.history("missing") == []
+    revs = [await kv.put("h", str(i)) for i in range(3)]
+    await kv.put("h2", "not mine")
+    history = await kv.history("h")
+    assert [e.revision for e in history] == revs
+    assert [e.text for e in history] == ["0", "1", "2"]
+
+
+async def test_history_is_limited_by_the_bucket(nc: NATS, bucket_name: str) -> None:
+    kv = await kvnb.open_bucket(bucket_name, history=2, nc=nc, fresh=True)
+    try:
+        for i in range(5):
+            await kv.put("k", str(i))
+        assert [e.text for e in await kv.history("k")] == ["3", "4"]
+    finally:
+        await kvnb.delete_bucket(bucket_name, nc=nc)
+
+
+async def test_create_over_a_tombstone(kv: kvnb.KV) -> None:
+    await kv.put("k", "1")
+    drev = await kv.delete("k")
+    rev = await kv.create("k", "again")
+    assert rev > drev
+    assert (await kv.get("k")).text == "again"
+    prev = await kv.purge("k")
+    assert await kv.create("k", "third") > prev
+
+
+async def test_entries(kv: kvnb.KV) -> None:
+    await kv.put("a", "1")
+    await kv.put("a", "2")
+    await kv.put("b", "1")
+    await kv.delete("b")
+    assert [(e.key, e.text) for e in await kv.entries()] == [("a", "2")]
+    assert [(e.key, e.operation) for e in await kv.entries(include_markers=True)] == [("a", "PUT"), ("b", "DEL")]
+    assert len(await kv.entries(include_history=True, include_markers=True)) == 4
+
+
+# --- opening buckets ---------------------------------------------------------------------------
+
+async def test_open_existing_bucket_as_it_is(nc: NATS, bucket_name: str) -> None:
+    kv = await kvnb.open_bucket(bucket_name, history=5, nc=nc, fresh=True)
+    try:
+        await kv.put("k", "kept")
+        again = await kvnb.open_bucket(bucket_name, nc=nc)
+        assert again.history_depth == 5
+        assert (await again.get("k")).text == "kept"
+        same = await kvnb.open_bucket(bucket_name, history=5, nc=nc)
+        assert (await same.get("k")).text == "kept"
+    finally:
+        await kvnb.delete_bucket(bucket_name, nc=nc)
+
+
+async def test_open_with_other_settings_changes_nothing(nc: NATS, bucket_name: str) -> None:
+    kv = await kvnb.open_bucket(bucket_name, history=5, nc=nc, fresh=True)
+    try:
+        for i in range(4):
+            await kv.put("k", str(i))
+        with pytest.raises(kvnb.BucketConfigMismatch) as err:
+            await kvnb.open_bucket(bucket_name, history=2, nc=nc)
+        text = str(err.value)
+        assert "history=2" in text and "it has 5" in text and "fresh=True" in text
+        with pytest.raises(kvnb.BucketConfigMismatch, match="storage"):
+            await kvnb.open_bucket(bucket_name, storage="memory", nc=nc)
+        info = await kv.info()
+        assert (info.history, info.storage) == (5, "file")
+        assert len(await kv.history("k")) == 4  # a create-or-update with history 2 would have cut it
+    finally:
+        await kvnb.delete_bucket(bucket_name, nc=nc)
+
+
+async def test_fresh_recreates(nc: NATS, bucket_name: str) -> None:
+    kv = await kvnb.open_bucket(bucket_name, history=5, nc=nc, fresh=True)
+    try:
+        await kv.put("k", "old")
+        await kv.put("k", "older")
+        new = await kvnb.open_bucket(bucket_name, history=2, storage="memory", nc=nc, fresh=True)
+        assert await new.keys() == []
+        info = await new.info()
+        assert (info.history, info.storage, info.last_revision) == (2, "memory", 0)  # the counter starts again
+        assert await new.put("k", "new") == 1
+    finally:
+        await kvnb.delete_bucket(bucket_name, nc=nc)
+
+
+async def test_info(kv: kvnb.KV) -> None:
+    await kv.put("a", "12345")
+    info = await kv.info()
+    assert info.name == kv.name
+    assert info.history == 10
+    assert info.values == 1
+    assert info.last_revision == 1
+    assert info.direct is True
+
+
+async def test_delete_bucket(nc: NATS, bucket_name: str) -> None:
+    await kvnb.open_bucket(bucket_name, nc=nc)
+    assert await kvnb.delete_bucket(bucket_name, nc=nc) is True
+    assert await kvnb.delete_bucket(bucket_name, nc=nc) is False
+
+
+async def test_a_deleted_bucket_says_so(nc: NATS, bucket_name: str) -> None:
+    kv = await kvnb.open_bucket(bucket_name, nc=nc)
+    await kvnb.delete_bucket(bucket_name, nc=nc)
+    with pytest.raises(kvnb.BucketNotFound, match="open_bucket"):
+        await kv.put("k", "v")
+    with pytest.raises(kvnb.BucketNotFound):
+        await kv.info()
+
+
+async def test_purge_deletes(kv: kvnb.KV) -> None:
+    await kv.put("a", "1")
+    await kv.delete("a")
+    await kv.put("b", "1")
+    await kv.purge("b")
+    await kv.put("c", "1")
+    assert await kv.purge_deletes(older_than=3600) == 0  # the markers are younger than an hour
+    assert await kv.purge_deletes() == 2
+    assert await kv.history("a") == [] and await kv.history("b") == []
+    assert [e.key for e in await kv.entries(include_markers=True)] == ["c"]
+    assert (await kv.js.stream_info(f"KV_{kv.name}")).state.consumer_count == 0  # no watcher left behind

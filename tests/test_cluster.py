@@ -1,0 +1,247 @@
+"""A real 3-node nats-server cluster on loopback: shape, failover, read-your-writes, ClusterView, no orphans.
+
+One cluster serves the whole module (starting one costs 0.3-5 s: the meta leader election).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+import kvnb
+from kvnb.cluster import Cluster, Writer, _http_json, current_cluster, start_cluster
+from kvnb.widgets.cluster_view import BucketState, ClusterSnapshot, ClusterView, NodeState, ReplicaState, render
+
+pytestmark = pytest.mark.timeout(90)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Cluster]:
+    started = start_cluster(3, name="kvnb-test", progress=False)
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture
+async def cnc(cluster: Cluster) -> AsyncIterator[kvnb.client.NATS]:
+    conn = await kvnb.connect(cluster.url, timeout=5)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting to be reaped counts as dead)."""
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in state
+
+
+# --- no server needed ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bad", [0, 1, 10, "3", True, 2.0])
+def test_start_cluster_rejects_bad_node_counts(bad: object) -> None:
+    with pytest.raises(kvnb.InvalidOption, match="from 2 to 9"):
+        start_cluster(bad, progress=False)  # type: ignore[arg-type]
+
+
+def test_render_marks_leader_lagging_offline_and_errors() -> None:
+    snap = ClusterSnapshot(
+        nodes=[NodeState("n1", up=True, meta_leader=True), NodeState("n2", up=True), NodeState("n3", up=False)],
+        buckets=[
+            BucketState("orders", "n1", (ReplicaState("n1", "leader"), ReplicaState("n2", "lagging", lag=7),
+                                         ReplicaState("n3", "offline")), values=3, last_revision=9),
+            BucketState("cfg", None, (), error="no answer within the poll timeout"),
+        ],
+        connected_to="n2",
+    )
+    page = render(snap)
+    assert page.index("★ leader") < page.index("lagging (7 behind)") < page.index("offline")
+    assert "no answer within the poll timeout" in page and "⇠ you" in page and "down" in page
+    assert "<script" not in render(ClusterSnapshot([NodeState("<script>")], []))
+
+
+# --- the cluster --------------------------------------------------------------------------------
+
+def test_three_nodes_with_routes_names_and_own_stores(cluster: Cluster) -> None:
+    assert len(cluster) == 3 and all(n.is_running for n in cluster)
+    assert cluster.url == ",".join(n.url for n in cluster) and len(cluster.url.split(",")) == 3
+    assert len({n.port for n in cluster} | {n.cluster_port for n in cluster} | {n.http_port for n in cluster}) == 9
+    assert len({n.store_dir for n in cluster}) == 3
+    for node in cluster:
+        status, varz = _http_json(node.monitor_url + "/varz")
+        assert status == 200 and varz["server_name"] == node.name and varz["cluster"]["name"] == "kvnb-test"
+        assert varz["host"] == "127.0.0.1" and varz["http_host"] == "127.0.0.1"
+        assert str(node.store_dir) in varz["jetstream"]["config"]["store_dir"]
+        status, routez = _http_json(node.monitor_url + "/routez")
+        assert {r["remote_name"] for r in routez["routes"]} == {n.name for n in cluster} - {node.name}
+    leader = cluster.wait_for_meta_leader(5)
+    assert leader in {n.name for n in cluster}
+    assert {n.meta_leader() for n in cluster} == {leader}
+    assert current_cluster() is cluster
+    assert start_cluster(3, progress=False) is cluster  # a second call returns the running cluster
+
+
+async def test_r3_bucket_has_a_leader_and_two_current_replicas(cluster: Cluster, cnc: kvnb.client.NATS) -> None:
+    kv = await kvnb.open_bucket("placement", replicas=3, history=5, nc=cnc, fresh=True)
+    await kv.put("k", "v")
+    info = await cnc.jetstream().stream_info("KV_placement")
+    assert info.config.num_replicas == 3
+    members = {info.cluster.leader, *(p.name for p in info.cluster.replicas)}
+    assert members == {n.name for n in cluster}
+    leader = await cluster.leader_of("placement", cnc)
+    assert leader.name == info.cluster.leader
+
+    view = ClusterView(cnc, cluster=cluster, buckets=["placement", "no_such_bucket"], timeout=2.0, autostart=False)
+    snap = await view.poll()
+    placement, missing = snap.buckets
+    assert placement.leader == leader.name and placement.role_on(leader.name) == "leader"
+    assert sorted(r.node for r in placement.replicas) == ["n1", "n2", "n3"]
+    assert {r.role for r in placement.replicas} - {"leader"} <= {"current", "lagging"}
+    assert missing.error is not None and missing.bucket == "no_such_bucket"
+    assert [n.up for n in snap.nodes] == [True, True, True] and sum(n.meta_leader for n in snap.nodes) == 1
+    assert snap.connected_to in {"n1", "n2", "n3"}
+    assert "★ leader" in view.widget.value and "no_such_bucket" in view.widget.value
+    await kvnb.delete_bucket("placement", nc=cnc)
+
+
+async def test_leader_get_reads_your_writes(cluster: Cluster, cnc: kvnb.client.NATS) -> None:
+    await kvnb.open_bucket("ryw", replicas=3, history=1, nc=cnc, fresh=True)
+    js = cnc.jetstream()
+    stale_direct = 0
+    for i in range(150):
+        ack = await js.publish("$KV.ryw.x", str(i).encode())
+        leader_read = await js.get_msg("KV_ryw", subject="$KV.ryw.x", direct=False)
+        assert leader_read.seq == ack.seq, "a get answered by the stream leader must see the acknowledged write"
+        direct_read = await js.get_msg("KV_ryw", subject="$KV.ryw.x", direct=True)
+        assert direct_read.seq <= ack.seq
+        stale_direct += direct_read.seq != ack.seq
+    print(f"direct gets that missed the write just acknowledged: {stale_direct} of 150")
+    await kvnb.delete_bucket("ryw", nc=cnc)
+
+
+async def _writes_after(writer: Writer, moment: float, count: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while sum(a.at > moment for a in writer.acked) < count:
+        assert time.monotonic() < deadline, f"writes did not resume within {timeout} s: {writer.last_error}"
+        await asyncio.sleep(0.05)
+
+
+async def _first_read(nc: kvnb.client.NATS, *, direct: bool, timeout: float = 30) -> float:
+    """When a read of w.1 first succeeds again (monotonic), probing every 0.1 s with 0.3 s timeouts."""
+    js = nc.jetstream(timeout=0.3)
+    deadline = time.monotonic() + timeout
+    while True:
+        started = time.monotonic()
+        try:
+            msg = await js.get_msg("KV_failover", subject="$KV.failover.w.1", direct=direct)
+        except Exception:
+            assert time.monotonic() < deadline, f"{'direct' if direct else 'leader'} reads did not come back"
+            await asyncio.sleep(0.1)
+            continue
+        assert msg.data == b"1"
+        return started
+
+
+async def _until_current(js: object, node: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        info = await js.stream_info("KV_failover")  # type: ignore[attr-defined]
+        if node in {info.cluster.leader, *(p.name for p in info.cluster.replicas if p.current)}:
+            return
+        assert time.monotonic() < deadline, f"{node} did not catch up within {timeout} s: {info.cluster}"
+        await asyncio.sleep(0.1)
+
+
+@pytest.mark.timeout(120)
+async def test_failover_kill_vs_graceful_no_acknowledged_write_lost(cluster: Cluster, cnc: kvnb.client.NATS) -> None:
+    kv = await kvnb.open_bucket("failover", replicas=3, history=1, nc=cnc, fresh=True)
+    js = cnc.jetstream()
+    writer = Writer(kv, interval=0.005, attempt_timeout=0.25).start()
+    try:
+        await _writes_after(writer, 0, 20, 10)
+
+        # SIGKILL of the stream leader: nobody leads until the others notice and elect one.
+        killed = await cluster.leader_of("failover", cnc)
+        t_kill = time.monotonic()
+        await killed.kill_async()
+        assert not killed.is_running
+        direct_back, leader_back = await asyncio.gather(_first_read(cnc, direct=True), _first_read(cnc, direct=False))
+        await _writes_after(writer, t_kill, 20, 30)
+        kill_pause = writer.longest_pause(since=t_kill)
+        # A direct get needs no leader (any current copy answers); a plain get waits for the election.
+        assert direct_back - t_kill <= leader_back - t_kill + 0.5
+        successor = await cluster.leader_of("failover", cnc)
+        assert successor is not killed
+
+        view = ClusterView(cnc, cluster=cluster, buckets=["failover"], timeout=2.0, autostart=False)
+        snap = await view.poll()
+        assert [n.up for n in snap.nodes].count(False) == 1 and snap.buckets[0].leader == successor.name
+
+        t_restart = time.monotonic()
+        await killed.restart_async()
+        await asyncio.to_thread(killed.wait_healthy, 30)  # /healthz: its JetStream copies are current
+        await _until_current(js, killed.name, 30)  # and the leader agrees
+        catch_up = time.monotonic() - t_restart
+
+        # Graceful stop (lame duck) of the leader: it hands leadership over before it goes.
+        leaving = await cluster.leader_of("failover", cnc)
+        t_stop = time.monotonic()
+        await leaving.stop_async()
+        assert not leaving.is_running
+        assert (await cluster.leader_of("failover", cnc)) is not leaving  # a leader exists at once
+        await _writes_after(writer, t_stop, 20, 30)
+        graceful_pause = writer.longest_pause(since=t_stop)
+        await leaving.restart_async()
+        await asyncio.to_thread(leaving.wait_healthy, 30)
+    finally:
+        await writer.stop()
+    missing = await writer.missing()
+    print(f"write pause after SIGKILL of the leader: {kill_pause:.3f} s; after a graceful stop: "
+          f"{graceful_pause:.3f} s; reads back after the kill: direct {direct_back - t_kill:.2f} s, "
+          f"leader {leader_back - t_kill:.2f} s; restarted node current after {catch_up:.2f} s; "
+          f"{len(writer.acked)} acknowledged writes, {writer.failures} failed attempts")
+    assert missing == [], f"acknowledged writes lost: {missing[:5]}"
+    assert len({a.n for a in writer.acked}) == len(writer.acked)  # Nats-Msg-Id: no write stored twice
+    assert kill_pause > graceful_pause, "a crash must cost an election; a graceful stop hands leadership over"
+    await kvnb.delete_bucket("failover", nc=cnc)
+
+
+def test_cluster_nodes_die_with_the_process_that_started_them(tmp_path: Path) -> None:
+    code = ("import kvnb.cluster as c, time; cl = c.start_cluster(2, progress=False); "
+            "print(' '.join(str(n.pid) for n in cl), flush=True); time.sleep(120)")
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        line = child.stdout.readline() if child.stdout else ""
+        pids = [int(p) for p in line.split()]
+        assert len(pids) == 2 and all(_alive(p) for p in pids)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(p) for p in pids), "cluster nodes outlived the kernel that started them"
+
+
+def test_stop_ends_every_node_and_removes_the_temporary_store(cluster: Cluster) -> None:
+    pids = [n.pid for n in cluster]
+    assert all(pids)
+    cluster.stop()
+    assert not cluster.is_running and current_cluster() is None
+    assert not any(_alive(p) for p in pids if p)
+    assert not cluster.base_dir.exists()
+    assert os.environ.get("NATS_URL") is None  # the cluster never touches the environment

@@ -1,0 +1,111 @@
+"""The committed notebooks: stripped, valid, the same structure, exercises with self-checks.
+
+(nbval runs them: ``pytest notebooks --nbval-lax --kvnb-server``; these tests look at them as files.)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+import kvnb.checks
+from kvnb.learner import solution_blocks
+from kvnb.notebook_tools import problems
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+PATHS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+COURSE = [f"{n:02d}" for n in range(8)]           # 00..07: the core curriculum
+WITH_EXERCISES = COURSE[1:]                          # 01..07 have at least two self-checked exercises
+
+
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def _text(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else source
+
+
+def _markdown(nb: dict) -> str:
+    return "\n".join(_text(c) for c in nb["cells"] if c["cell_type"] == "markdown")
+
+
+def _code(nb: dict) -> list[str]:
+    return [_text(c) for c in nb["cells"] if c["cell_type"] == "code"]
+
+
+def test_the_course_is_there() -> None:
+    numbers = {p.name[:2] for p in PATHS}
+    assert set(COURSE) <= numbers, f"missing notebooks: {sorted(set(COURSE) - numbers)}"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.name)
+def test_committed_without_outputs_or_widget_state(path: Path) -> None:
+    found = problems(_load(path))
+    assert not found, f"{path.name}: {', '.join(found)}. Fix: make strip-notebooks"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.name)
+def test_valid_notebook_with_a_python_kernel(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata.kernelspec.name == "python3"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.name)
+def test_template_structure(path: Path) -> None:
+    """Title, overview with objectives, prerequisites with time, sections, summary, what's next."""
+    nb = _load(path)
+    first = _text(nb["cells"][0]).lstrip()
+    assert re.match(rf"# {path.name[:2]} · \S", first), f"{path.name}: the first cell is the title '# NN · Title'"
+    headings = [line.strip() for line in _markdown(nb).splitlines() if line.startswith("## ")]
+    for needed in ("## Overview", "## Prerequisites", "## Summary", "## What's next"):
+        assert needed in headings, f"{path.name}: no '{needed}' section"
+    assert headings.index("## Overview") < headings.index("## Prerequisites") < headings.index("## Summary") \
+        < headings.index("## What's next"), f"{path.name}: sections out of order: {headings}"
+    assert len([h for h in headings if re.match(r"## \d+\.", h)]) >= 2, f"{path.name}: fewer than two numbered sections"
+    prerequisites = _markdown(nb).split("## Prerequisites", 1)[1].split("\n## ", 1)[0]
+    assert re.search(r"\| Time \| about \d+ minutes", prerequisites), f"{path.name}: no '| Time | about N minutes' row"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.name)
+def test_begins_with_a_reset_cell(path: Path) -> None:
+    """The first code cell opens the notebook's buckets fresh, so Run All twice gives the same result."""
+    first_code = _code(_load(path))[0]
+    assert "kvnb.start_server()" in first_code or "import kvnb" in first_code, path.name
+    if path.name[:2] in COURSE:
+        assert "fresh=True" in first_code, f"{path.name}: the first code cell must open its buckets with fresh=True"
+
+
+@pytest.mark.parametrize("path", [p for p in PATHS if p.name[:2] in WITH_EXERCISES], ids=lambda p: p.name)
+def test_exercises_have_solutions_and_self_checks(path: Path) -> None:
+    nb = _load(path)
+    exercises = re.findall(r"^### Exercise (\d+)\.(\d+)", _markdown(nb), flags=re.M)
+    assert len(exercises) >= 2, f"{path.name}: needs at least two exercises"
+    assert all(int(major) == int(path.name[:2]) for major, _ in exercises), f"{path.name}: exercise numbering"
+    solutions = sum(len(solution_blocks(code)) for code in _code(nb))
+    assert solutions >= len(exercises), f"{path.name}: {len(exercises)} exercises but {solutions} solution blocks"
+    calls = re.findall(r"kvnb\.checks\.(\w+)\(", "\n".join(_code(nb)))
+    assert len(calls) >= len(exercises), f"{path.name}: each exercise needs a self-check call"
+    unknown = [name for name in calls if not callable(getattr(kvnb.checks, name, None))]
+    assert not unknown, f"{path.name}: no such checks in kvnb.checks: {unknown}"
+    assert "import kvnb.checks" in _code(nb)[0], f"{path.name}: import kvnb.checks in the reset cell"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.name)
+def test_links_to_other_notebooks_resolve(path: Path) -> None:
+    targets = re.findall(r"\]\(([^)#\s]+\.ipynb)\)", _markdown(_load(path)))
+    missing = [t for t in targets if not (NOTEBOOKS / t).exists()]
+    assert not missing, f"{path.name} links to notebooks that do not exist: {missing}"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.name)
+def test_no_machine_paths_in_notebooks(path: Path) -> None:
+    text = path.read_text()
+    found = re.findall(r"(?<![\w.])/(?:tmp|home|root|work|Users|var/folders)/[\w.-]+", text)
+    assert not found, f"{path.name} contains machine-specific paths: {found}"

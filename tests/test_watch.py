@@ -1,0 +1,234 @@
+"""kvnb.Watch: kvnb's own resumable watcher, against real nats-servers."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+import kvnb
+from kvnb.client import NATS
+from kvnb.server import launch
+from kvnb.watch import CAUGHT_UP, INACTIVE_THRESHOLD
+
+TIMEOUT = 3.0  # a bound for things that take milliseconds; failing tests fail instead of hanging
+
+
+async def take(stream: AsyncIterator[object], n: int, timeout: float = TIMEOUT) -> list[object]:
+    """The next ``n`` items of ``stream``, or a TimeoutError."""
+
+    async def collect() -> list[object]:
+        return [await anext(stream) for _ in range(n)]
+
+    return await asyncio.wait_for(collect(), timeout)
+
+
+def shown(items: list[object]) -> list[object]:
+    return [item if item is CAUGHT_UP else (item.key, item.operation) for item in items]  # type: ignore[attr-defined]
+
+
+async def consumer_count(kv: kvnb.KV) -> int:
+    return (await kv.js.stream_info(f"KV_{kv.name}")).state.consumer_count
+
+
+async def test_does_not_end_at_the_initial_marker(kv: kvnb.KV) -> None:
+    async with kv.watch() as watch:
+        entries = aiter(watch)
+        await watch.wait_caught_up(TIMEOUT)
+        await kv.put("later", "1")
+        got = await take(entries, 1)
+    assert shown(got) == [("later", "PUT")]
+
+
+async def test_caught_up_comes_in_order(kv: kvnb.KV) -> None:
+    await kv.put("a", "1")
+    await kv.put("b", "1")
+    await kv.put("a", "2")
+    async with kv.watch() as watch:
+        events = watch.events()
+        first = await take(events, 3)
+        assert watch.caught_up.is_set()
+        await kv.put("c", "1")
+        first += await take(events, 1)
+    assert shown(first) == [("b", "PUT"), ("a", "PUT"), CAUGHT_UP, ("c", "PUT")]
+    assert [e.text for e in first if e is not CAUGHT_UP] == ["1", "2", "1"]  # type: ignore[attr-defined]
+
+
+async def test_caught_up_on_an_empty_bucket(kv: kvnb.KV) -> None:
+    async with kv.watch() as watch:
+        await watch.wait_caught_up(TIMEOUT)
+        assert await take(watch.events(), 1) == [CAUGHT_UP]
+
+
+async def test_include_history(kv: kvnb.KV) -> None:
+    revs = [await kv.put("k", str(i)) for i in range(3)]
+    async with kv.watch(include_history=True) as watch:
+        got = await take(watch.events(), 4)
+    assert [e.revision for e in got[:3]] == revs  # type: ignore[attr-defined]
+    assert got[3] is CAUGHT_UP
+    async with kv.watch() as latest_only:
+        got = await take(latest_only.events(), 2)
+    assert [e.revision for e in got[:1]] == revs[-1:]  # type: ignore[attr-defined]
+
+
+async def test_ignore_deletes(kv: kvnb.KV) -> None:
+    await kv.put("a", "1")
+    await kv.delete("a")
+    await kv.put("b", "1")
+    await kv.purge("b")
+    await kv.put("c", "1")
+    async with kv.watch(ignore_deletes=True) as watch:
+        events = watch.events()
+        got = await take(events, 2)
+        await kv.delete("c")
+        await kv.put("d", "1")
+        got += await take(events, 1)
+    assert shown(got) == [("c", "PUT"), CAUGHT_UP, ("d", "PUT")]
+    async with kv.watch() as with_deletes:
+        got = await take(with_deletes.events(), 5)
+    assert shown(got) == [("a", "DEL"), ("b", "PURGE"), ("c", "DEL"), ("d", "PUT"), CAUGHT_UP]
+
+
+async def test_updates_only(kv: kvnb.KV) -> None:
+    await kv.put("old", "1")
+    async with kv.watch(updates_only=True) as watch:
+        events = watch.events()
+        assert await take(events, 1) == [CAUGHT_UP]
+        await kv.put("new", "1")
+        got = await take(events, 1)
+    assert shown(got) == [("new", "PUT")]
+
+
+async def test_from_revision(kv: kvnb.KV) -> None:
+    revs = [await kv.put(f"k{i}", "v") for i in range(4)]
+    await kv.put("k0", "again")
+    async with kv.watch(from_revision=revs[2]) as watch:
+        got = await take(watch.events(), 4)
+    assert [getattr(e, "revision", e) for e in got] == [revs[2], revs[3], revs[3] + 1, CAUGHT_UP]
+
+
+async def test_pattern(kv: kvnb.KV) -> None:
+    for key in ("orders.1", "orders.2.lines", "ordersx", "users.1"):
+        await kv.put(key, "v")
+    async with kv.watch("orders.*") as watch:
+        got = await take(watch.events(), 2)
+    assert shown(got) == [("orders.1", "PUT"), CAUGHT_UP]
+
+
+async def test_entries_carry_revision_time_and_delta(kv: kvnb.KV) -> None:
+    r1 = await kv.put("a", "1")
+    r2 = await kv.put("b", "2")
+    async with kv.watch() as watch:
+        first, second = await take(aiter(watch), 2)
+    assert (first.revision, second.revision) == (r1, r2)  # type: ignore[attr-defined]
+    assert (first.delta, second.delta) == (1, 0)  # type: ignore[attr-defined]
+    assert first.created is not None and first.bucket == kv.name  # type: ignore[attr-defined]
+    assert watch.last_revision == r2
+
+
+async def test_stop_deletes_the_consumer_and_ends_iteration(kv: kvnb.KV) -> None:
+    assert await consumer_count(kv) == 0
+    watch = await kv.watch()
+    assert await consumer_count(kv) == 1
+    info = await kv.js.consumer_info(f"KV_{kv.name}", watch._consumer)  # type: ignore[arg-type]
+    # nats-py's watcher leaves consumers for 5 minutes; kvnb's go away soon after a crash.
+    assert info.config.inactive_threshold == INACTIVE_THRESHOLD <= 30
+    reader = asyncio.ensure_future(take(aiter(watch), 1))
+    await asyncio.sleep(0.01)
+    await watch.stop()
+    assert await consumer_count(kv) == 0
+    with pytest.raises(StopAsyncIteration):
+        await reader
+    assert watch.stopped
+
+
+async def test_async_with_stops_it(kv: kvnb.KV) -> None:
+    async with kv.watch():
+        assert await consumer_count(kv) == 1
+    assert await consumer_count(kv) == 0
+    await kv.keys()
+    await kv.history("x")
+    assert await consumer_count(kv) == 0  # snapshots clean up after themselves too
+
+
+async def test_resumes_when_its_consumer_is_deleted(kv: kvnb.KV) -> None:
+    async with kv.watch() as watch:
+        await watch.wait_caught_up(TIMEOUT)
+        await kv.js.delete_consumer(f"KV_{kv.name}", watch._consumer)  # type: ignore[arg-type]
+        revs = [await kv.put("k", str(i)) for i in range(3)]
+        # Silence for three heartbeats (3 s) gives it away; allow a few seconds more.
+        got = await take(aiter(watch), 3, timeout=8)
+        assert [e.revision for e in got] == revs  # type: ignore[attr-defined]
+        assert watch.resumes >= 1
+        assert await consumer_count(kv) == 1  # the new one; the old one is gone
+
+
+@pytest.mark.parametrize("how", ["restart", "kill"])
+async def test_resumes_across_a_server_restart(tmp_path: Path, how: str) -> None:
+    with launch(store_dir=tmp_path / "store") as server:
+        nc = await kvnb.connect(server.url)
+        try:
+            kv = await kvnb.open_bucket("resume", history=64, nc=nc)
+            written = [await kv.put(f"k{i % 5}", str(i)) for i in range(20)]
+            async with kv.watch(include_history=True) as watch:
+                seen = await take(aiter(watch), 10)
+                if how == "kill":
+                    server.kill()
+                server.restart()
+                written += [await asyncio.wait_for(kv.put(f"k{i % 5}", str(i)), 2) for i in range(20, 40)]
+                seen += await take(aiter(watch), 30)
+                await asyncio.sleep(0.05)
+                assert watch.pending() == 0  # nothing delivered twice
+                assert watch.resumes >= 1
+        finally:
+            await nc.close()
+    revisions = [e.revision for e in seen]  # type: ignore[attr-defined]
+    assert revisions == written
+    assert [e.text for e in seen] == [str(i) for i in range(40)]  # type: ignore[attr-defined]
+
+
+def raw_publish(port: int, subject: str, payload: bytes) -> None:
+    """Publish with a bare socket, while the event loop (and every nats-py client on it) is blocked."""
+    with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
+        sock.sendall(b"CONNECT {}\r\nPUB %s %d\r\n%s\r\nPING\r\n" % (subject.encode(), len(payload), payload))
+        reply = b""
+        while b"PONG" not in reply:
+            chunk = sock.recv(4096)
+            assert chunk, reply
+            reply += chunk
+
+
+async def test_updates_only_resume_misses_nothing_written_during_an_outage(tmp_path: Path) -> None:
+    with launch(store_dir=tmp_path / "store") as server:
+        nc = await kvnb.connect(server.url)
+        try:
+            kv = await kvnb.open_bucket("resume", history=5, nc=nc)
+            await kv.put("before", "x")
+            async with kv.watch(updates_only=True) as watch:
+                await watch.wait_caught_up(TIMEOUT)
+                server.restart()
+                # Written before this watch can resume, and before it has delivered anything at all.
+                raw_publish(server.port, "$KV.resume.during", b"y")  # type: ignore[arg-type]
+                got = await take(aiter(watch), 1)
+                assert [(e.key, e.text) for e in got] == [("during", "y")]  # type: ignore[attr-defined]
+                assert watch.resumes == 1
+        finally:
+            await nc.close()
+
+
+async def test_two_watches_are_independent(kv: kvnb.KV, nc: NATS) -> None:
+    async with kv.watch("a") as wa, kv.watch("b") as wb:
+        await kv.put("a", "1")
+        await kv.put("b", "2")
+        (ea,), (eb,) = await take(aiter(wa), 1), await take(aiter(wb), 1)
+    assert (ea.key, eb.key) == ("a", "b")  # type: ignore[attr-defined]
+
+
+async def test_watching_a_deleted_bucket_says_so(nc: NATS, bucket_name: str) -> None:
+    kv = await kvnb.open_bucket(bucket_name, nc=nc)
+    await kvnb.delete_bucket(bucket_name, nc=nc)
+    with pytest.raises(kvnb.BucketNotFound, match="open_bucket"):
+        await kv.watch()

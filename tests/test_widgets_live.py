@@ -1,0 +1,174 @@
+"""Live widgets against a real nats-server: WatchFeed, Timeline, BucketTable; closing and re-creating."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import kvnb
+
+
+async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait (bounded) until ``condition()`` holds."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        assert loop.time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def consumers(kv: kvnb.KV) -> int:
+    return (await kv.js.stream_info(f"KV_{kv.name}")).state.consumer_count
+
+
+async def until_consumers(kv: kvnb.KV, n: int, timeout: float = 5.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while (found := await consumers(kv)) != n:
+        assert loop.time() < deadline, f"{found} consumers, expected {n}"
+        await asyncio.sleep(0.05)
+
+
+def event_rows(feed: kvnb.WatchFeed) -> list[tuple[str, int, str]]:
+    return [(r["key"], r["rev"], r["op"]) for r in feed.rows if r["k"] == "e"]
+
+
+async def test_feed_shows_initial_values_the_caught_up_moment_and_live_writes(kv: kvnb.KV, nats_server: Any) -> None:
+    await kv.put("a", "1")
+    await kv.put("b", "2")
+    await kv.put("a", "3")
+    feed = kvnb.WatchFeed(kv)
+    try:
+        await feed.ready()
+        assert feed.caught_up and [r["k"] for r in feed.rows] == ["c", "e", "e"]
+        assert event_rows(feed) == [("a", 3, "PUT"), ("b", 2, "PUT")]
+        writer = await kvnb.connect(nats_server.url)  # a separate client, like another program
+        try:
+            other = await kvnb.open_bucket(kv.name, nc=writer)
+            await other.put("c", "4")
+            await other.delete("b")
+        finally:
+            await writer.close()
+        await until(lambda: feed.model.events == 4)
+        assert event_rows(feed)[:2] == [("b", 5, "DEL"), ("c", 4, "PUT")]
+        assert repr(feed).splitlines()[0] == f"WatchFeed('>' on {kv.name!r}): 4 events, caught up"
+    finally:
+        await feed.aclose()
+
+
+async def test_feed_replaying_history_shows_revisions_no_longer_kept(nc: Any, bucket_name: str) -> None:
+    kv = await kvnb.open_bucket(bucket_name, history=1, nc=nc, fresh=True)
+    try:
+        for i in range(5):
+            await kv.put("a", str(i))  # history 1: revisions 1-4 are superseded and dropped
+        await kv.put("b", "x")
+        feed = kvnb.WatchFeed(kv, include_history=True)
+        try:
+            await feed.ready()
+            kinds = [(r["k"], r.get("rev") or (r["first"], r["last"])) for r in feed.rows]
+            assert kinds == [("c", 6), ("e", 6), ("e", 5), ("g", (1, 4))]
+            assert "revisions 1–4 not seen (4): no longer kept" in feed.rows[-1]["text"]
+        finally:
+            await feed.aclose()
+    finally:
+        await kvnb.delete_bucket(bucket_name, nc=nc)
+
+
+async def test_feed_ignore_deletes_hides_markers(kv: kvnb.KV) -> None:
+    feed = kvnb.WatchFeed(kv, ignore_deletes=True)
+    try:
+        await feed.ready()
+        await kv.put("a", "1")
+        await kv.delete("a")
+        await kv.put("a", "2")
+        await until(lambda: feed.model.events == 3)
+        assert event_rows(feed) == [("a", 3, "PUT"), ("a", 1, "PUT")]
+        assert feed.model.gaps == 0 and feed.model.hidden == 1
+    finally:
+        await feed.aclose()
+
+
+async def test_close_stops_the_watch_and_deletes_its_consumer(kv: kvnb.KV) -> None:
+    feed = kvnb.WatchFeed(kv, "orders.>")
+    await feed.ready()
+    assert await consumers(kv) == 1
+    feed.close()  # sync, as from a notebook cell
+    await until_consumers(kv, 0)
+    assert feed.closed and feed._watch is not None and feed._watch.stopped
+
+
+async def test_recreating_a_widget_closes_the_previous_ones_watch(kv: kvnb.KV) -> None:
+    first = kvnb.WatchFeed(kv, ">")
+    await first.ready()
+    second = kvnb.WatchFeed(kv, ">")  # re-running the cell
+    other = kvnb.WatchFeed(kv, "a.>")  # another pattern is another widget
+    try:
+        await second.ready()
+        await other.ready()
+        assert first.closed and not second.closed and not other.closed
+        await until_consumers(kv, 2)
+    finally:
+        await second.aclose()
+        await other.aclose()
+    await until_consumers(kv, 0)
+
+
+async def test_a_server_error_shows_in_the_widget(nc: Any, bucket_name: str) -> None:
+    kv = await kvnb.open_bucket(bucket_name, nc=nc, fresh=True)
+    await kvnb.delete_bucket(bucket_name, nc=nc)
+    loop = asyncio.get_running_loop()
+    unhandled: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: unhandled.append(context))
+    try:
+        for widget in (kvnb.WatchFeed(kv), kvnb.Timeline(kv), kvnb.BucketTable(kv), kvnb.TimeTravel(kv)):
+            await widget.ready()
+            assert "does not exist" in widget.error or "no bucket" in widget.error, widget.error
+            assert repr(widget).splitlines()[1].startswith("error: ")
+            assert "kvnb-error" in widget._repr_html_()
+            await widget.aclose()
+        await asyncio.sleep(0.05)
+    finally:
+        loop.set_exception_handler(None)
+    assert unhandled == []
+
+
+async def test_timeline_live_marks_and_gone_revisions(kv: kvnb.KV) -> None:
+    small = await kvnb.open_bucket(kv.name + "_h2", history=2, nc=kv.nc, fresh=True)
+    try:
+        await small.put("a", "1")
+        await small.put("b", "2")
+        tl = kvnb.Timeline(small)
+        try:
+            await tl.ready()
+            assert tl.model.to_text() == ["a  P1", "b  P2"]
+            await small.put("a", "3")
+            await small.put("a", "4")  # history 2: revision 1 is gone now
+            await small.purge("b")  # and 2, by the purge
+            await until(lambda: tl.model.last_revision == 5)
+            assert tl.model.to_text() == ["a  (P1) P3 P4", "b  (P2) X5"]
+            first = repr(tl).splitlines()[0]
+            assert first == f"Timeline('>' on {small.name!r}): 2 keys, revisions 1..5, history 2, 2 gone"
+        finally:
+            await tl.aclose()
+    finally:
+        await kvnb.delete_bucket(small.name, nc=kv.nc)
+
+
+async def test_table_updates_live_and_toggles_deleted_keys(kv: kvnb.KV) -> None:
+    await kv.put("a", "1")
+    await kv.put("b", "2")
+    table = kvnb.BucketTable(kv)
+    try:
+        await table.ready()
+        assert [(r["key"], r["value"]) for r in table.rows] == [("a", "1"), ("b", "2")]
+        await kv.delete("b")
+        await kv.put("c", "3")
+        await until(lambda: [r["key"] for r in table.rows] == ["a", "c"])
+        table.show_deleted = True  # the toggle
+        await until(lambda: len(table.rows) == 3)
+        assert [(r["key"], r["deleted"], r["rev"]) for r in table.rows][1] == ("b", True, 3)
+        assert repr(table).splitlines()[0] == (f"BucketTable({kv.name!r}): 2 keys, 1 deleted (shown greyed), "
+                                               "last revision 4")
+    finally:
+        await table.aclose()
