@@ -28,6 +28,7 @@ From a shell: ``kvnb classroom --participants 12``.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import html
 import json
 import os
@@ -60,6 +61,7 @@ CLASS_ACCOUNT = "CLASS"
 SHARED_BUCKET = "class"
 CLASS_JS_PREFIX = "$JS.class.API"
 INSTRUCTOR_INBOX = "_INBOX_class"
+PARTICIPANTS_VAR = "KVNB_CLASSROOM_PARTICIPANTS"
 MAX_PARTICIPANTS = 200
 _STAMP = re.compile(r"^(?P<date>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(?P<frac>\d+))?(?P<zone>Z|[+-]\d\d:\d\d)$")
 # Per-participant JetStream limits: enough for every notebook, small enough for a laptop running 30.
@@ -230,6 +232,8 @@ class Classroom:
         seat = self.seat(user)
         env = {"NATS_URL": self.url, "NATS_USER": seat.user, "NATS_PASSWORD": seat.password,
                "NATS_INBOX_PREFIX": seat.inbox_prefix}
+        if seat.is_instructor:  # the instructor notebook lists p1..pN from it
+            env[PARTICIPANTS_VAR] = str(len(self.participants))
         return env
 
     async def connect(self, user: str, **options: Any) -> NATS:
@@ -316,7 +320,10 @@ def start_classroom(participants: int, *, host: str = HOST, port: int | None = N
     server = launch(config_file=config_path, port=port, store_dir=store_dir, name="kvnb-classroom", extra_args=extra)
     room = Classroom(server, seats, instructor, host=host, config_path=config_path, work_dir=work)
     try:
-        asyncio.run(_create_shared_bucket(room, shared_history))
+        # A private loop in a thread of its own: this works from a script and inside a notebook,
+        # whose loop is already running (asyncio.run() would refuse there).
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, _create_shared_bucket(room, shared_history)).result()
     except BaseException:
         room.stop()
         raise

@@ -19,6 +19,7 @@ with the kernel even when the kernel is SIGKILLed, stopped at exit. ``start_clus
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import itertools
 import json
 import shutil
@@ -33,7 +34,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from . import _process
 from .errors import InvalidOption, ServerStartError
@@ -273,11 +274,13 @@ class Cluster:
     external = False
     memory = False
 
-    def __init__(self, nodes: list[Node], *, name: str, base_dir: Path, temp: bool) -> None:
+    def __init__(self, nodes: list[Node], *, name: str, base_dir: Path, temp: bool,
+                 lock: IO[bytes] | None = None) -> None:
         self.nodes = nodes
         self.name = name
         self.base_dir = base_dir
         self._temp = temp
+        self._lock = lock
 
     @property
     def url(self) -> str:
@@ -366,6 +369,9 @@ class Cluster:
             thread.start()
         for thread in threads:
             thread.join()
+        if self._lock is not None:
+            self._lock.close()  # closing releases the flock
+            self._lock = None
         if self._temp:
             shutil.rmtree(self.base_dir, ignore_errors=True)
         with _lock:
@@ -482,9 +488,27 @@ class Writer:
         return max((p.seconds for p in self.pauses(longer_than=0, since=since)), default=0.0)
 
     async def missing(self) -> list[Ack]:
-        """Acknowledged writes the bucket does not hold now (it should be ``[]``: acknowledged means kept)."""
+        """Acknowledged writes the bucket does not hold now (it should be ``[]``: acknowledged means kept).
+
+        Safe while the writer runs: only writes acknowledged before the bucket is read are checked.
+        """
+        acked = list(self.acked)
         found = {e.key: e.revision for e in await self.kv.entries(f"{self.prefix}.>")}
-        return [a for a in self.acked if found.get(f"{self.prefix}.{a.n}") != a.revision]
+        return [a for a in acked if found.get(f"{self.prefix}.{a.n}") != a.revision]
+
+
+def _lock_base(base: Path) -> IO[bytes]:
+    """Lock the cluster's folder while it runs: nats-server takes no lock, two clusters on one store corrupt it."""
+    handle = open(base / ".kvnb-cluster.lock", "a+b")  # noqa: SIM115 - held until Cluster.stop()
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise ServerStartError(
+            f"the cluster folder {base} is in use by another kvnb cluster (in this or another process). "
+            "Fix: stop that cluster, or pass another store_dir (or none, for a temporary one)."
+        ) from None
+    return handle
 
 
 def _printer(progress: bool | Progress) -> Progress:
@@ -546,9 +570,10 @@ def start_cluster(n: int = 3, *, store_dir: str | Path | None = None, name: str 
         else:
             base, temp = Path(store_dir).expanduser().resolve(), False
             base.mkdir(parents=True, exist_ok=True)
-            if fresh:
-                for i in range(MAX_NODES):
-                    shutil.rmtree(base / f"n{i + 1}", ignore_errors=True)
+        lock = _lock_base(base)  # before wiping anything: the stores may belong to a running cluster
+        if fresh and not temp:
+            for i in range(MAX_NODES):
+                shutil.rmtree(base / f"n{i + 1}", ignore_errors=True)
         started = time.monotonic()
         say(f"kvnb: starting a {n}-node nats-server cluster {name!r} on {HOST} ...")
         try:
@@ -561,7 +586,7 @@ def start_cluster(n: int = 3, *, store_dir: str | Path | None = None, name: str 
                     for i in range(n):
                         shutil.rmtree(base / f"n{i + 1}", ignore_errors=True)
                 nodes = _launch(n, name=name, base_dir=base, say=say)
-            cluster = Cluster(nodes, name=name, base_dir=base, temp=temp)
+            cluster = Cluster(nodes, name=name, base_dir=base, temp=temp, lock=lock)
             say("  waiting for the JetStream meta leader election ...")
             try:
                 leader = cluster.wait_for_meta_leader(timeout)
@@ -569,6 +594,7 @@ def start_cluster(n: int = 3, *, store_dir: str | Path | None = None, name: str 
                 cluster.stop()
                 raise
         except BaseException:
+            lock.close()
             if temp:
                 shutil.rmtree(base, ignore_errors=True)
             raise

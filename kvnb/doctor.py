@@ -129,9 +129,9 @@ def check_ports() -> list[Check]:
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
-                found.append(Check(f"port {port}", "ok", f"free ({who})"))
+                found.append(Check(f"port {port}", "ok", f"free; {who}"))
             except OSError:
-                found.append(Check(f"port {port}", "warn", f"in use ({who})",
+                found.append(Check(f"port {port}", "warn", f"in use; {who}",
                                    f"fine for `kvnb lab` (it picks another); stop what uses {port} before "
                                    "`docker compose up` or choose another port"))
     return found

@@ -190,7 +190,8 @@ def write_learner_copies(src_folder: str | Path, dest_folder: str | Path, *, che
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m kvnb.learner", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m kvnb.learner",
+                                     description="Write learner copies of the solved notebooks (solutions removed).")
     parser.add_argument("src", nargs="?", default="notebooks", help="folder of solved notebooks (default: notebooks)")
     parser.add_argument("dest", nargs="?", default="learner", help="folder for learner copies (default: learner)")
     parser.add_argument("--check", action="store_true", help="only report copies that are missing or stale")

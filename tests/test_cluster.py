@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 import kvnb
-from kvnb.cluster import Cluster, Writer, _http_json, current_cluster, start_cluster
+from kvnb.cluster import Cluster, Writer, _http_json, _lock_base, current_cluster, start_cluster
 from kvnb.widgets.cluster_view import BucketState, ClusterSnapshot, ClusterView, NodeState, ReplicaState, render
 
 pytestmark = pytest.mark.timeout(90)
@@ -105,7 +105,8 @@ async def test_r3_bucket_has_a_leader_and_two_current_replicas(cluster: Cluster,
     leader = await cluster.leader_of("placement", cnc)
     assert leader.name == info.cluster.leader
 
-    view = ClusterView(cnc, cluster=cluster, buckets=["placement", "no_such_bucket"], timeout=2.0, autostart=False)
+    view = ClusterView(cnc, cluster=cluster, buckets=["placement", "no_such_bucket"], timeout=2.0, interval=0.1,
+                       autostart=False)
     snap = await view.poll()
     placement, missing = snap.buckets
     assert placement.leader == leader.name and placement.role_on(leader.name) == "leader"
@@ -115,6 +116,14 @@ async def test_r3_bucket_has_a_leader_and_two_current_replicas(cluster: Cluster,
     assert [n.up for n in snap.nodes] == [True, True, True] and sum(n.meta_leader for n in snap.nodes) == 1
     assert snap.connected_to in {"n1", "n2", "n3"}
     assert "★ leader" in view.widget.value and "no_such_bucket" in view.widget.value
+    view.start()  # live: it keeps polling on its own until stopped
+    polls = view.polls
+    for _ in range(100):
+        if view.polls >= polls + 2:
+            break
+        await asyncio.sleep(0.05)
+    await view.stop()
+    assert view.polls >= polls + 2
     await kvnb.delete_bucket("placement", nc=cnc)
 
 
@@ -221,13 +230,16 @@ async def test_failover_kill_vs_graceful_no_acknowledged_write_lost(cluster: Clu
 
 
 def test_cluster_nodes_die_with_the_process_that_started_them(tmp_path: Path) -> None:
-    code = ("import kvnb.cluster as c, time; cl = c.start_cluster(2, progress=False); "
+    store = tmp_path / "stores"
+    code = (f"import kvnb.cluster as c, time; cl = c.start_cluster(2, store_dir={str(store)!r}, progress=False); "
             "print(' '.join(str(n.pid) for n in cl), flush=True); time.sleep(120)")
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
     try:
         line = child.stdout.readline() if child.stdout else ""
         pids = [int(p) for p in line.split()]
         assert len(pids) == 2 and all(_alive(p) for p in pids)
+        with pytest.raises(kvnb.ServerStartError, match="in use by another kvnb cluster"):
+            _lock_base(store)  # a second cluster on the same stores is refused
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait()
@@ -235,6 +247,7 @@ def test_cluster_nodes_die_with_the_process_that_started_them(tmp_path: Path) ->
     while any(_alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(_alive(p) for p in pids), "cluster nodes outlived the kernel that started them"
+    _lock_base(store).close()  # the lock died with its holder
 
 
 def test_stop_ends_every_node_and_removes_the_temporary_store(cluster: Cluster) -> None:

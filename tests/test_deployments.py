@@ -7,10 +7,14 @@ The TLS material (a throwaway CA, server and client certificates) is made at tes
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import os
 import shutil
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -86,6 +90,62 @@ def token_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield server
     finally:
         server.stop()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _jwt(claims: dict[str, object], signer: object) -> str:
+    """A NATS JWT (ed25519-nkey) signed by ``signer``: what `nsc` would make, made here for the test."""
+    claims = {"iat": int(time.time()), **claims}
+    claims["jti"] = base64.b32encode(hashlib.sha256(json.dumps(claims, sort_keys=True).encode()).digest()).decode()
+    head = _b64(json.dumps({"typ": "JWT", "alg": "ed25519-nkey"}).encode())
+    body = _b64(json.dumps(claims).encode())
+    return f"{head}.{body}.{_b64(signer.sign(f'{head}.{body}'.encode()))}"  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def creds_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, Path, Path]]:
+    """A server in operator (JWT) mode with one account and user ``ada`` (her .creds file), and a
+    second server that knows user ``bob`` by his nkey alone (his seed file). All keys made now."""
+    nkeys = pytest.importorskip("nkeys")
+    d = tmp_path_factory.mktemp("creds")
+
+    def pair(prefix: int) -> object:
+        return nkeys.from_seed(nkeys.encode_seed(os.urandom(32), prefix))
+
+    op, acc, sys_acc, ada, bob = (pair(p) for p in (nkeys.PREFIX_BYTE_OPERATOR, nkeys.PREFIX_BYTE_ACCOUNT,
+                                                    nkeys.PREFIX_BYTE_ACCOUNT, nkeys.PREFIX_BYTE_USER,
+                                                    nkeys.PREFIX_BYTE_USER))
+    pub = {name: k.public_key.decode() for name, k in  # type: ignore[attr-defined]
+           (("op", op), ("acc", acc), ("sys", sys_acc), ("ada", ada), ("bob", bob))}
+    unlimited = {k: -1 for k in ("subs", "conn", "leaf", "imports", "exports", "data", "payload", "mem_storage",
+                                 "disk_storage", "streams", "consumer")}
+    op_jwt = _jwt({"iss": pub["op"], "sub": pub["op"], "name": "op", "nats": {"type": "operator", "version": 2}}, op)
+    acc_jwt = _jwt({"iss": pub["op"], "sub": pub["acc"], "name": "learners",
+                    "nats": {"type": "account", "version": 2, "limits": {**unlimited, "wildcards": True}}}, op)
+    sys_jwt = _jwt({"iss": pub["op"], "sub": pub["sys"], "name": "SYS", "nats": {"type": "account", "version": 2}}, op)
+    ada_jwt = _jwt({"iss": pub["acc"], "sub": pub["ada"], "name": "ada",
+                    "nats": {"type": "user", "version": 2, "pub": {}, "sub": {}, "subs": -1, "data": -1,
+                             "payload": -1}}, acc)
+    creds = d / "ada.creds"
+    creds.write_text(f"-----BEGIN NATS USER JWT-----\n{ada_jwt}\n------END NATS USER JWT------\n\n"
+                     f"-----BEGIN USER NKEY SEED-----\n{ada.seed.decode()}\n------END USER NKEY SEED------\n")  # type: ignore[attr-defined]
+    seed = d / "bob.nk"
+    seed.write_text(bob.seed.decode() + "\n")  # type: ignore[attr-defined]
+    operator = _server(d, "operator", f'operator: "{op_jwt}"\nsystem_account: {pub["sys"]}\nresolver: MEMORY\n'
+                                      f'resolver_preload: {{ {pub["acc"]}: "{acc_jwt}", {pub["sys"]}: "{sys_jwt}" }}\n')
+    try:
+        nkey_server = _server(d, "nkey", f'authorization {{ users: [ {{ nkey: "{pub["bob"]}" }} ] }}\n')
+    except BaseException:
+        operator.stop()
+        raise
+    try:
+        yield operator, creds, seed, nkey_server  # type: ignore[misc]
+    finally:
+        nkey_server.stop()
+        operator.stop()
 
 
 def _dead_url() -> str:
@@ -230,6 +290,26 @@ async def test_token(token_server: Server, monkeypatch: pytest.MonkeyPatch) -> N
     with pytest.raises(kvnb.ConnectError):
         await kvnb.connect(timeout=3)
     monkeypatch.setenv("NATS_TOKEN", PASSWORD)
+    nc = await kvnb.connect()
+    assert nc.is_connected
+    await nc.close()
+
+
+async def test_creds_file_and_nkey_seed(creds_server: tuple, monkeypatch: pytest.MonkeyPatch) -> None:
+    operator, creds, seed, nkey_server = creds_server
+    monkeypatch.setenv("NATS_URL", operator.url)
+    with pytest.raises(kvnb.ConnectError, match=r"uthoriz"):
+        await kvnb.connect(timeout=2)
+    monkeypatch.setenv("NATS_CREDS", str(creds))
+    nc = await kvnb.connect()
+    try:
+        kv = await kvnb.open_bucket("creds_demo", history=2, nc=nc, fresh=True)  # JetStream from the account JWT
+        assert (await kv.get("k")).revision == await kv.put("k", "v") if False else await kv.put("k", "v") == 1
+    finally:
+        await nc.close()
+    monkeypatch.delenv("NATS_CREDS")
+    monkeypatch.setenv("NATS_URL", nkey_server.url)
+    monkeypatch.setenv("NATS_NKEY", str(seed))
     nc = await kvnb.connect()
     assert nc.is_connected
     await nc.close()

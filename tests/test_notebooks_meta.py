@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 import kvnb.checks
-from kvnb.learner import solution_blocks
+from kvnb.learner import solution_blocks, write_learner_copies
 from kvnb.notebook_tools import problems
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -109,3 +109,14 @@ def test_no_machine_paths_in_notebooks(path: Path) -> None:
     text = path.read_text()
     found = re.findall(r"(?<![\w.])/(?:tmp|home|root|work|Users|var/folders)/[\w.-]+", text)
     assert not found, f"{path.name} contains machine-specific paths: {found}"
+
+
+def test_learner_copies_are_reproducible_and_current(tmp_path: Path) -> None:
+    """Generating twice gives identical files, and the check mode agrees they are current."""
+    first, second = tmp_path / "a", tmp_path / "b"
+    assert write_learner_copies(NOTEBOOKS, first) == 0
+    assert write_learner_copies(NOTEBOOKS, second) == 0
+    names = sorted(p.name for p in first.iterdir())
+    assert names == sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
+    assert all((first / n).read_bytes() == (second / n).read_bytes() for n in names)
+    assert write_learner_copies(NOTEBOOKS, first, check=True) == 0

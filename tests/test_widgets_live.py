@@ -172,3 +172,52 @@ async def test_table_updates_live_and_toggles_deleted_keys(kv: kvnb.KV) -> None:
                                                "last revision 4")
     finally:
         await table.aclose()
+
+
+async def test_a_lost_server_shows_in_the_widget_and_the_feed_resumes(bucket_name: str) -> None:
+    from kvnb.server import launch
+
+    with launch(name="kvnb-widget-fault") as server:
+        nc = await kvnb.connect(server.url)
+        try:
+            kv = await kvnb.open_bucket(bucket_name, history=10, nc=nc)
+            await kv.put("a", "1")
+            feed = kvnb.WatchFeed(kv)
+            try:
+                await feed.ready()
+                server.kill()
+                await until(lambda: "connection" in feed.error, timeout=10)
+                server.restart()
+                await until(lambda: feed.error == "", timeout=15)
+                await kv.put("a", "2")
+                await until(lambda: feed.model.events == 2, timeout=10)
+                assert event_rows(feed)[0] == ("a", 2, "PUT") and feed.model.gaps == 0
+            finally:
+                await feed.aclose()
+        finally:
+            await nc.close()
+
+
+async def test_widgets_need_a_running_loop_and_accept_the_sync_facade(kv: kvnb.KV) -> None:
+    import threading
+
+    from kvnb.sync import SyncKV
+
+    raised: list[BaseException] = []
+
+    def make_without_a_loop() -> None:
+        try:
+            kvnb.WatchFeed(kv)
+        except BaseException as err:
+            raised.append(err)
+
+    thread = threading.Thread(target=make_without_a_loop)
+    thread.start()
+    thread.join()
+    assert len(raised) == 1 and isinstance(raised[0], kvnb.InvalidInput) and "running event loop" in str(raised[0])
+    feed = kvnb.WatchFeed(SyncKV(kv))  # the blocking facade's bucket works too
+    try:
+        await feed.ready()
+        assert feed.kv is kv and feed.caught_up
+    finally:
+        await feed.aclose()

@@ -212,3 +212,10 @@ def test_bad_arguments_raise_kvnb_errors_with_the_rule() -> None:
         kvnb.WatchFeed(None, max_rows=0)
     with pytest.raises(kvnb.InvalidOption, match="max_revisions"):
         kvnb.Timeline(None, max_revisions=0)
+
+
+def test_widgets_refuse_what_is_not_a_bucket() -> None:
+    with pytest.raises(kvnb.InvalidInput, match="Race needs a bucket"):
+        kvnb.Race(None, "counter")  # type: ignore[arg-type]
+    with pytest.raises(kvnb.InvalidInput, match=r"needs a bucket from `await kvnb\.open_bucket"):
+        kvnb.WatchFeed(object())  # type: ignore[arg-type]

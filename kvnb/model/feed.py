@@ -63,6 +63,8 @@ class CaughtUpMark:
     initial: int
 
     def describe(self) -> str:
+        if self.initial == 0:
+            return "caught up: nothing to read yet; live from here"
         values = "value" if self.initial == 1 else "values"
         return f"caught up: {self.initial} initial {values}, up to revision {self.revision}; live from here"
 

@@ -30,6 +30,7 @@ from ._throttle import Throttle
 
 if TYPE_CHECKING:
     from ..bucket import KV
+    from ..watch import Watch
 
 __all__ = ["KvnbWidget", "esm"]
 
@@ -48,6 +49,32 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
         return asyncio.get_running_loop()
     except RuntimeError:
         return None
+
+
+def as_kv(kv: Any) -> KV | None:
+    """The async bucket behind ``kv`` (a :class:`kvnb.KV`, or the sync facade's wrapper of one), or None."""
+    from ..bucket import KV
+    from ..errors import InvalidInput
+
+    if kv is None or isinstance(kv, KV):
+        return kv
+    inner = getattr(kv, "kv", None)
+    if isinstance(inner, KV):
+        return inner
+    raise InvalidInput(f"a widget needs a bucket from `await kvnb.open_bucket(...)`, got {type(kv).__name__} "
+                       f"{kv!r:.60}. Example: kv = await kvnb.open_bucket('demo'); kvnb.WatchFeed(kv)")
+
+
+def require_kv(kv: Any, widget: str) -> KV:
+    """Like :func:`as_kv`, for widgets that cannot work without a bucket."""
+    found = as_kv(kv)
+    if found is None:
+        from ..errors import InvalidInput
+
+        args = "kv, 'counter'" if widget == "Race" else "kv"
+        raise InvalidInput(f"{widget} needs a bucket. Example: kv = await kvnb.open_bucket('demo'); "
+                           f"kvnb.{widget}({args})")
+    return found
 
 
 def describe_error(err: BaseException) -> str:
@@ -69,9 +96,17 @@ class KvnbWidget(anywidget.AnyWidget):
     _kind: ClassVar[str] = "widget"
 
     def __init__(self, kv: KV | None, *, registry_key: tuple[Any, ...] | None = None, **traits: Any) -> None:
+        loop = _running_loop()
+        if kv is not None and loop is None:
+            from ..errors import InvalidInput
+
+            raise InvalidInput(
+                f"{type(self).__name__} reads the bucket live from an asyncio task, so it needs a running event "
+                "loop: make it in a notebook cell (Jupyter runs one) or inside an async function."
+            )
         super().__init__(bucket=kv.name if kv is not None else "", **traits)
         self.kv = kv
-        self._loop = _running_loop()
+        self._loop = loop
         self._loop_thread = threading.get_ident()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ready = asyncio.Event()
@@ -138,6 +173,24 @@ class KvnbWidget(anywidget.AnyWidget):
             self._throttle.kick()
         else:
             self._call_on_loop(self._set_error, text)
+
+    async def _follow_watch(self, watch: Watch, every: float = 1.0) -> None:
+        """Show a watch's trouble (server away, resuming) in the error line while it lasts."""
+        shown = ""
+        nc = self.kv.nc if self.kv is not None else None
+        while not self._closed and not watch.stopped:
+            await asyncio.sleep(every)
+            trouble = watch.error or ""
+            if not trouble and nc is not None and not nc.is_connected:
+                trouble = ("lost the connection to the NATS server; reconnecting (the view resumes where it "
+                           "stopped, nothing missed)")
+            if trouble != shown:
+                if trouble or self.error == shown:  # never wipe an error that came from elsewhere
+                    self.error = trouble
+                shown = trouble
+
+    def _watch_started(self, watch: Watch) -> None:
+        self._spawn(self._follow_watch(watch))
 
     # --- front-end messages -----------------------------------------------------------------
     def _on_front_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:

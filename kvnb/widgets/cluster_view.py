@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from ._html import MUTED, root
+
 if TYPE_CHECKING:
     from nats.aio.client import Client as NATS
     from nats.js.api import StreamInfo
@@ -36,7 +38,10 @@ if TYPE_CHECKING:
 __all__ = ["BucketState", "ClusterSnapshot", "ClusterView", "NodeState", "ReplicaState", "bucket_state", "render"]
 
 Role = Literal["leader", "current", "lagging", "offline"]
-_COLORS: dict[str, str] = {"leader": "#1a7f37", "current": "#2da44e", "lagging": "#bf8700", "offline": "#cf222e"}
+_COLORS: dict[str, str] = {
+    "leader": "var(--jp-success-color1,#1a7f37)", "current": "var(--jp-success-color2,#2da44e)",
+    "lagging": "var(--jp-warn-color1,#bf8700)", "offline": "var(--jp-error-color1,#cf222e)",
+}
 
 
 @dataclass(frozen=True)
@@ -113,12 +118,13 @@ def bucket_state(info: StreamInfo) -> BucketState:
 
 def _cell(role: Role | None, replica: ReplicaState | None) -> str:
     if role is None:
-        return "<td style='color:#aaa;text-align:center'>·</td>"
+        return f"<td style='{MUTED};text-align:center'>·</td>"
     label = {"leader": "★ leader", "current": "current", "lagging": "lagging", "offline": "offline"}[role]
     if role == "lagging" and replica is not None and replica.lag:
         label += f" ({replica.lag} behind)"
     weight = 600 if role == "leader" else 400
-    return f"<td style='color:{_COLORS[role]};text-align:center;font-weight:{weight}'>{label}</td>"
+    return (f"<td class='kvnb-role kvnb-role-{role}' style='color:{_COLORS[role]};text-align:center;"
+            f"padding:0 6px;font-weight:{weight}'>{label}</td>")
 
 
 def render(snapshot: ClusterSnapshot) -> str:
@@ -130,8 +136,8 @@ def render(snapshot: ClusterSnapshot) -> str:
     head = ["<th style='text-align:left'>bucket</th>"]
     for name in names:
         node = nodes.get(name, NodeState(name))
-        state = "" if node.up is None else (" <span style='color:#1a7f37'>up</span>" if node.up
-                                            else " <span style='color:#cf222e'>down</span>")
+        state = "" if node.up is None else (f" <span style='color:{_COLORS['leader']}'>up</span>" if node.up
+                                            else f" <span style='color:{_COLORS['offline']}'>down</span>")
         marks = (" ⚑" if node.meta_leader else "") + (" ⇠ you" if snapshot.connected_to == name else "")
         head.append(f"<th title='{html.escape(node.url or '')}'>{html.escape(name)}{state}{html.escape(marks)}</th>")
     head.append("<th>values</th><th>last rev</th>")
@@ -139,21 +145,21 @@ def render(snapshot: ClusterSnapshot) -> str:
     for b in snapshot.buckets:
         if b.error:
             rows.append(f"<tr><td>{html.escape(b.bucket)}</td><td colspan='{len(names) + 2}' "
-                        f"style='color:#cf222e'>{html.escape(b.error)}</td></tr>")
+                        f"style='color:{_COLORS['offline']}'>{html.escape(b.error)}</td></tr>")
             continue
         cells = [_cell(b.role_on(n), next((r for r in b.replicas if r.node == n), None)) for n in names]
         rows.append(f"<tr><td>{html.escape(b.bucket)}</td>{''.join(cells)}<td style='text-align:right'>{b.values}</td>"
                     f"<td style='text-align:right'>{b.last_revision}</td></tr>")
     if not snapshot.buckets:
-        rows.append(f"<tr><td colspan='{len(names) + 3}' style='color:#888'>no KV bucket yet</td></tr>")
+        rows.append(f"<tr><td colspan='{len(names) + 3}' style='{MUTED}'>no KV bucket yet</td></tr>")
     style = "opacity:0.55;" if snapshot.stale else ""
-    foot = f"updated {snapshot.at:%H:%M:%S}"
+    status = f"updated {snapshot.at:%H:%M:%S}" + (" (last answer; this poll failed)" if snapshot.stale else "")
     if any(n.meta_leader for n in snapshot.nodes):
-        foot += "  ⚑ = JetStream meta leader"
-    error = f"<div style='color:#cf222e'>⚠ {html.escape(snapshot.error)}</div>" if snapshot.error else ""
-    return (f"<div class='kvnb-cluster-view' style='font-family:monospace;font-size:12px'>"
-            f"<table style='{style}border-collapse:collapse'><tr>{''.join(head)}</tr>{''.join(rows)}</table>"
-            f"{error}<div style='color:#888'>{foot}</div></div>")
+        status += " · ⚑ JetStream meta leader"
+    table = (f"<table class='kvnb-cluster-table' style='{style}border-collapse:collapse'>"
+             f"<tr>{''.join(head)}</tr>{''.join(rows)}</table>")
+    # the shared frame of kvnb's widgets: same classes, JupyterLab colours, error line
+    return root("clusterview", "Cluster", table, status=status, error=snapshot.error or "")
 
 
 def _why(err: BaseException) -> str:

@@ -22,7 +22,7 @@ function feedRow(r) {
 function feedStatus(s) {
   if (!s) return "";
   const parts = [`${s.events} events`, s.caught_up ? "caught up" : "catching up…"];
-  if (s.gaps) parts.push(`${s.gaps} gaps (${s.skipped} revisions not seen)`);
+  if (s.gaps) parts.push(`${s.gaps} gap${s.gaps === 1 ? "" : "s"} (${s.skipped} revisions not seen)`);
   if (s.hidden) parts.push(`${s.hidden} deletes hidden`);
   if (s.dropped) parts.push(`${s.dropped} older rows dropped`);
   if (s.paused) parts.push(`paused, ${s.new_while_paused} new`);

@@ -23,7 +23,7 @@ from .. import validation as v
 from ..model.feed import FeedModel
 from ..watch import CAUGHT_UP
 from . import _html
-from ._base import KvnbWidget, esm
+from ._base import KvnbWidget, as_kv, esm
 
 if TYPE_CHECKING:
     from ..bucket import KV
@@ -54,6 +54,7 @@ class WatchFeed(KvnbWidget):
 
     def __init__(self, kv: KV | None = None, pattern: str = ">", *, include_history: bool = False,
                  ignore_deletes: bool = False, max_rows: int = 200) -> None:
+        kv = as_kv(kv)
         v.check_pattern(pattern)
         self.model = FeedModel(max_rows, detect_gaps=pattern == ">", include_history=include_history,
                                ignore_deletes=ignore_deletes)
@@ -78,6 +79,7 @@ class WatchFeed(KvnbWidget):
             # deletes are filtered by the model, not the watch: a hidden marker must not look like a gap
             self._watch = watch = self.kv.watch(self.pattern, include_history=self.include_history)
             await watch.start()
+            self._watch_started(watch)
             n = 0
             async for item in watch.events():
                 if item is CAUGHT_UP:

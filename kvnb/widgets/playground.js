@@ -10,13 +10,15 @@ export default {
     const last = h("input", { type: "number", min: 0, step: 1, title: "Update succeeds only if this is the key's latest revision" });
     const result = h("div", { class: "kvnb-pg-result" });
     const log = h("div", { class: "kvnb-pg-log" });
-    const sync = () => {
-      model.set("key", key.value);
-      model.set("value", value.value);
-      model.set("last", Number(last.value) || 0);
-      model.save_changes();
+    // each input syncs only its own trait: setting one must not redraw (and wipe) the others
+    const bind = (input, name, read) => {
+      input.addEventListener("change", () => { model.set(name, read(input.value)); model.save_changes(); });
+      model.on(`change:${name}`, () => { if (document.activeElement !== input) input.value = model.get(name); });
+      input.value = model.get(name);
     };
-    for (const input of [key, value, last]) input.addEventListener("change", sync);
+    bind(key, "key", String);
+    bind(value, "value", String);
+    bind(last, "last", (v) => Number(v) || 0);
     const buttons = BUTTONS.map((name) => h("button", {
       class: `kvnb-pg-${name.toLowerCase()}`, text: name,
       onclick: () => action(model, name.toLowerCase(), { key: key.value, value: value.value, last: last.value }),
@@ -30,15 +32,12 @@ export default {
       h("div", { class: "kvnb-pg-buttons" }, ...buttons),
       errorLine(model), result, log);
     const draw = () => {
-      if (document.activeElement !== key) key.value = model.get("key");
-      if (document.activeElement !== value) value.value = model.get("value");
-      if (document.activeElement !== last) last.value = model.get("last");
       result.textContent = model.get("result") || "";
       result.className = "kvnb-pg-result" + (model.get("result") ? (model.get("ok") ? " kvnb-good" : " kvnb-bad") : "");
       for (const b of buttons) b.disabled = !!model.get("busy");
       log.replaceChildren(...(model.get("log") || []).slice(1).map((line) => h("div", { text: line })));
     };
-    for (const name of ["key", "value", "last", "result", "ok", "busy", "log"]) model.on(`change:${name}`, draw);
+    for (const name of ["result", "ok", "busy", "log"]) model.on(`change:${name}`, draw);
     draw();
   },
 };

@@ -19,7 +19,7 @@ import traitlets as t
 
 from ..errors import InvalidOption, KeyDeleted, KeyNotFound
 from . import _html
-from ._base import KvnbWidget, describe_error, esm
+from ._base import KvnbWidget, describe_error, esm, require_kv
 
 if TYPE_CHECKING:
     from ..bucket import KV
@@ -44,10 +44,11 @@ class Playground(KvnbWidget):
     log = t.List(help="the most recent results, newest first").tag(sync=True)
 
     def __init__(self, kv: KV) -> None:
+        kv = require_kv(kv, "Playground")
         super().__init__(kv, registry_key=("Playground", kv.name, None))
         self._ready.set()
 
-    async def do(self, action: str, key: str | None = None, value: str | None = None, *,
+    async def do(self, action: str, key: str | None = None, value: str | None = None,
                  last: int | None = None) -> str:
         """Run one operation like its button; returns the result text (errors included, never raised).
 

@@ -21,7 +21,7 @@ import traitlets as t
 from ..model.race import RaceResult, RaceStats
 from ..scenarios.race import check_race_args, run_race
 from . import _html
-from ._base import KvnbWidget, esm
+from ._base import KvnbWidget, esm, require_kv
 
 if TYPE_CHECKING:
     from ..bucket import KV
@@ -48,6 +48,7 @@ class Race(KvnbWidget):
     def __init__(self, kv: KV, key: str, *, writers: int = 4, increments: int = 25, cas: bool = True,
                  separate_connections: bool = True) -> None:
         check_race_args(key, writers, increments)
+        kv = require_kv(kv, "Race")
         self.stats = RaceStats(writers, increments, cas=cas)
         self.result: RaceResult | None = None
         self.separate_connections = separate_connections

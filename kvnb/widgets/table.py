@@ -20,7 +20,7 @@ import traitlets as t
 from ..model.table import TableModel
 from ..watch import CAUGHT_UP
 from . import _html
-from ._base import KvnbWidget, esm
+from ._base import KvnbWidget, as_kv, esm
 
 if TYPE_CHECKING:
     from ..bucket import KV
@@ -42,6 +42,7 @@ class BucketTable(KvnbWidget):
     caught_up = t.Bool(False).tag(sync=True)
 
     def __init__(self, kv: KV | None = None, *, show_deleted: bool = False, max_rows: int = 500) -> None:
+        kv = as_kv(kv)
         self.model = TableModel()
         self.max_rows = max_rows
         self._watch: Watch | None = None
@@ -59,6 +60,7 @@ class BucketTable(KvnbWidget):
         try:
             self._watch = watch = self.kv.watch(">")
             await watch.start()
+            self._watch_started(watch)
             n = 0
             async for item in watch.events():
                 if item is CAUGHT_UP:

@@ -55,22 +55,39 @@ export default {
     };
     const addMark = (m) => {
       const [laneIx, rev, letter, , , , gone] = m;
-      const key = keys[laneIx];
       const op = LETTER_OP[letter] || letter;
-      const node = h("div", {
-        class: `kvnb-mark ${OP_CLASS[op] || ""}${gone ? " kvnb-gone" : ""}`, "data-key": key, "data-revision": rev,
-        "data-op": op, "data-gone": gone || null, title: markTitle(key, m), style: `left:${ncols * COL_W}px`, text: letter,
-      });
-      node.addEventListener("click", () => {
-        if (selected) selected.classList.remove("kvnb-selected");
-        selected = node; node.classList.add("kvnb-selected");
-        detail.textContent = markTitle(key, marks.get(rev).row).replace(/\n/g, " · ");
-      });
+      // built by hand, not with h(): a snapshot makes thousands of these
+      const node = document.createElement("div");
+      node.className = `kvnb-mark ${OP_CLASS[op] || ""}${gone ? " kvnb-gone" : ""}`;
+      node.dataset.key = keys[laneIx];
+      node.dataset.revision = rev;
+      node.dataset.op = op;
+      if (gone) node.dataset.gone = gone;
+      node.style.left = `${ncols * COL_W}px`;
+      node.textContent = letter;
       tracks[laneIx].append(node);
       tick(ncols, rev);
       marks.set(rev, { el: node, row: m });
       ncols += 1;
     };
+    // one listener for every mark: details on hover (title) and on click (the detail line)
+    const markOf = (ev) => {
+      const node = ev.target.closest ? ev.target.closest(".kvnb-mark[data-revision]") : null;
+      const m = node ? marks.get(Number(node.dataset.revision)) : null;
+      return m && m.el === node ? m : null;
+    };
+    lanesBox.addEventListener("mouseover", (ev) => {
+      const m = markOf(ev);
+      if (m) m.el.title = markTitle(keys[m.row[0]], m.row);
+    });
+    lanesBox.addEventListener("click", (ev) => {
+      const m = markOf(ev);
+      if (!m) return;
+      if (selected) selected.classList.remove("kvnb-selected");
+      selected = m.el;
+      m.el.classList.add("kvnb-selected");
+      detail.textContent = markTitle(keys[m.row[0]], m.row).replace(/\n/g, " · ");
+    });
     const addGap = (g) => {
       const [first, last] = g;
       const text = first === last ? `revision ${first}` : `revisions ${first}–${last}`;
@@ -109,9 +126,11 @@ export default {
     const stop = kvnbStream(model,
       (data) => {
         reset();
+        lanesBox.remove(); // build off-document, attach once
         for (const k of data.keys) addKey(k);
         addItems(data.marks, data.gaps);
         setWidth();
+        scroller.append(lanesBox);
         showStatus(data.status);
         scroller.scrollLeft = scroller.scrollWidth;
       },
@@ -127,7 +146,6 @@ export default {
           if (m && !m.row[6]) {
             m.row = m.row.slice(); m.row[6] = why;
             m.el.classList.add("kvnb-gone"); m.el.setAttribute("data-gone", why);
-            m.el.title = markTitle(keys[m.row[0]], m.row);
           }
         }
         addItems(data.marks, data.gaps);

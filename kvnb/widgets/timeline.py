@@ -23,7 +23,7 @@ from ..errors import InvalidOption
 from ..model.timeline import TimelineModel
 from ..watch import CAUGHT_UP
 from . import _html
-from ._base import KvnbWidget, esm
+from ._base import KvnbWidget, as_kv, esm
 
 if TYPE_CHECKING:
     from ..bucket import KV
@@ -50,6 +50,7 @@ class Timeline(KvnbWidget):
 
     def __init__(self, kv: KV | None = None, keys: str = ">", *, max_revisions: int = 64, max_keys: int = 100,
                  history: int | None = None) -> None:
+        kv = as_kv(kv)
         v.check_pattern(keys)
         for name, value in (("max_revisions", max_revisions), ("max_keys", max_keys)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -72,6 +73,7 @@ class Timeline(KvnbWidget):
         try:
             self._watch = watch = self.kv.watch(self.pattern, include_history=True)
             await watch.start()
+            self._watch_started(watch)
             n = 0
             async for item in watch.events():
                 if item is CAUGHT_UP:

@@ -19,7 +19,7 @@ import traitlets as t
 
 from ..model.state import BucketHistory, BucketState
 from . import _html
-from ._base import KvnbWidget, esm
+from ._base import KvnbWidget, as_kv, esm
 
 if TYPE_CHECKING:
     from ..bucket import KV
@@ -40,6 +40,7 @@ class TimeTravel(KvnbWidget):
 
     def __init__(self, kv: KV | None = None, *, entries: Iterable[Any] | None = None,
                  history: int | None = None) -> None:
+        kv = as_kv(kv)
         self.history_model: BucketHistory | None = None
         key = ("TimeTravel", kv.name, ">") if kv is not None else None
         super().__init__(kv, registry_key=key)
@@ -55,7 +56,11 @@ class TimeTravel(KvnbWidget):
 
     async def load(self) -> TimeTravel:
         """(Re)read every kept revision from the server; the slider then spans them."""
-        assert self.kv is not None, "an offline TimeTravel has nothing to load"
+        if self.kv is None:
+            from ..errors import InvalidInput
+
+            raise InvalidInput("this TimeTravel was made from a list of entries: it has no bucket to load from. "
+                               "Example: tt = kvnb.TimeTravel(kv); await tt.load()")
         try:
             entries = await self.kv.entries(">", include_history=True, include_markers=True)
             info = await self.kv.info()

@@ -15,7 +15,7 @@ import pytest
 import kvnb
 
 if TYPE_CHECKING:
-    from tests.browser.conftest import LabServer, OpenNotebook
+    from tests.browser.conftest import LabPage, LabServer, OpenNotebook
 
 pytestmark = pytest.mark.browser
 
@@ -42,8 +42,7 @@ async def writer(lab_server: LabServer, bucket: str) -> AsyncIterator[kvnb.clien
         await nc.close()
 
 
-def _all_present_js(selectors: list[str]) -> str:
-    return "(sels) => sels.every(s => document.querySelector(s) !== null)"
+ALL_PRESENT_JS = "(sels) => sels.every(s => document.querySelector(s) !== null)"
 
 
 async def test_harness_live_html(open_notebook: OpenNotebook, writer: kvnb.client.NATS, bucket: str,
@@ -74,7 +73,7 @@ async def test_harness_live_html(open_notebook: OpenNotebook, writer: kvnb.clien
     started = time.monotonic()
     revisions = [await kv.put(f"probe.{i}", f"value {i}") for i in range(3)]
     selectors = [f'.probe-row[data-revision="{rev}"]' for rev in revisions]
-    await nb.wait_for(_all_present_js(selectors), arg=selectors, timeout=LIVE_BOUND - (time.monotonic() - started),
+    await nb.wait_for(ALL_PRESENT_JS, arg=selectors, timeout=LIVE_BOUND - (time.monotonic() - started),
                       what=f"probe rows for revisions {revisions} within {LIVE_BOUND} s of the puts")
     latency = time.monotonic() - started
     assert latency <= LIVE_BOUND + 0.1
@@ -88,9 +87,8 @@ FEED_ROW = '.kvnb-watchfeed .kvnb-feed-row[data-revision="{rev}"]'
 MARK = '.kvnb-timeline .kvnb-mark[data-revision="{rev}"]'
 
 
-async def _attrs(nb: object, selector: str) -> dict[str, str | None]:
-    page = nb.page  # type: ignore[attr-defined]
-    loc = page.locator(selector).first
+async def _attrs(nb: LabPage, selector: str) -> dict[str, str | None]:
+    loc = nb.page.locator(selector).first
     return {name: await loc.get_attribute(name) for name in ("data-key", "data-revision", "data-op")}
 
 
@@ -105,7 +103,7 @@ async def test_watchfeed_and_timeline_show_puts_live(open_notebook: OpenNotebook
     await nb.run_all()
     started = time.monotonic()
     roots = [".kvnb-widget.kvnb-watchfeed .kvnb-caught-up", ".kvnb-widget.kvnb-timeline"]
-    await nb.wait_for(_all_present_js(roots), arg=roots, timeout=RENDER_TIMEOUT,
+    await nb.wait_for(ALL_PRESENT_JS, arg=roots, timeout=RENDER_TIMEOUT,
                       what="a caught-up WatchFeed and a Timeline rendered")
     print(f"feed+timeline: rendered and caught up {time.monotonic() - started:.1f} s after run-all")
     # The live view, not a static HTML fallback next to it (ipywidgets' mimebundle must win).
@@ -117,7 +115,7 @@ async def test_watchfeed_and_timeline_show_puts_live(open_notebook: OpenNotebook
     started = time.monotonic()
     revisions = [await kv.put(key, value) for key, value in writes]
     selectors = [FEED_ROW.format(rev=r) for r in revisions] + [MARK.format(rev=r) for r in revisions]
-    await nb.wait_for(_all_present_js(selectors), arg=selectors, timeout=LIVE_BOUND - (time.monotonic() - started),
+    await nb.wait_for(ALL_PRESENT_JS, arg=selectors, timeout=LIVE_BOUND - (time.monotonic() - started),
                       what=f"feed rows and timeline marks for revisions {revisions} within {LIVE_BOUND} s of the puts")
     put_latency = time.monotonic() - started
     assert put_latency <= LIVE_BOUND + 0.1
@@ -138,7 +136,7 @@ async def test_watchfeed_and_timeline_show_puts_live(open_notebook: OpenNotebook
     started = time.monotonic()
     deleted_rev = await kv.delete("size")
     selectors = [FEED_ROW.format(rev=deleted_rev), MARK.format(rev=deleted_rev)]
-    await nb.wait_for(_all_present_js(selectors), arg=selectors, timeout=LIVE_BOUND - (time.monotonic() - started),
+    await nb.wait_for(ALL_PRESENT_JS, arg=selectors, timeout=LIVE_BOUND - (time.monotonic() - started),
                       what=f"the delete (revision {deleted_rev}) in feed and timeline within {LIVE_BOUND} s")
     for selector in selectors:
         attrs = await _attrs(nb, selector)
@@ -156,7 +154,7 @@ async def test_watchfeed_and_timeline_show_puts_live(open_notebook: OpenNotebook
         await nb.set_theme(dark=True)
         await nb.screenshot(f"{test_name}-dark")
     finally:
-        await nb.set_theme(dark=False)  # the theme is a user setting shared by the session's tests
+        await nb.set_theme(dark=False)  # the theme is a user setting shared by the module's tests
     print(f"feed+timeline: 3 puts on the page {put_latency * 1000:.0f} ms after the first put")
 
 
