@@ -41,7 +41,9 @@ lab: $(STAMP)
 test: $(STAMP) system-deps
 	$(PY) -m ruff check kvnb tests bench
 	$(PY) -m kvnb.notebook_tools check notebooks
-	$(PY) -m pytest tests notebooks --nbval-lax --kvnb-server $(PYTEST_ARGS)
+	$(PY) -m kvnb.learner --check notebooks learner
+	$(PY) -m pytest tests notebooks -m "not stress" --nbval-lax --kvnb-server \
+		--nbval-sanitize-with notebooks/nbval_sanitize.cfg $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check kvnb tests bench
@@ -54,6 +56,9 @@ strip-notebooks: $(STAMP)
 
 learner: $(STAMP)
 	$(PY) -m kvnb.notebook_tools learner notebooks learner
+
+check-learner: $(STAMP)
+	$(PY) -m kvnb.learner --check notebooks learner
 
 bench: $(STAMP) system-deps
 	$(PY) -m bench

@@ -29,6 +29,7 @@ from .errors import (
     KeyNotFound,
     KvnbError,
     NotSupported,
+    PermissionDenied,
     ServerError,
     ServerNotFound,
     ServerStartError,
@@ -41,16 +42,16 @@ __version__ = "0.1.0"
 __all__ = [
     "CAUGHT_UP", "KV", "BucketConfigMismatch", "BucketInfo", "BucketNotFound", "Conflict", "ConnectError",
     "Entry", "ExternalServer", "InvalidBucketName", "InvalidInput", "InvalidKey", "InvalidOption",
-    "InvalidValue", "KeyDeleted", "KeyNotFound", "KvnbError", "NotSupported", "Server", "ServerError",
-    "ServerNotFound", "ServerStartError", "Watch", "close_default_connection", "connect", "current_server",
-    "default_connection", "delete_bucket", "open_bucket", "start_server", "stop_server",
+    "InvalidValue", "KeyDeleted", "KeyNotFound", "KvnbError", "NotSupported", "PermissionDenied", "Server",
+    "ServerError", "ServerNotFound", "ServerStartError", "Watch", "close_default_connection", "connect",
+    "current_server", "default_connection", "delete_bucket", "open_bucket", "start_server", "stop_server",
 ]
 __all__ += ["Cluster", "current_cluster", "start_cluster", "stop_cluster"]  # a local cluster: kvnb.cluster
 
 # The widgets (and ipywidgets/anywidget behind them) load on first use, so `import kvnb` stays
 # fast for scripts and the CLI: kvnb.WatchFeed, kvnb.Timeline, ... resolve here.
-_WIDGETS = ("BucketTable", "Playground", "Race", "TimeTravel", "Timeline", "WatchFeed")
-__all__ += [*_WIDGETS, "RaceResult"]
+_WIDGETS = ("BucketTable", "ClusterView", "Playground", "Race", "TimeTravel", "Timeline", "WatchFeed")
+__all__ += [*_WIDGETS, "RaceResult", "checks"]
 
 
 def __getattr__(name: str) -> object:
@@ -58,6 +59,10 @@ def __getattr__(name: str) -> object:
         from . import widgets
 
         return getattr(widgets, name)
+    if name == "checks":  # exercise self-checks: kvnb.checks.<name>(...)
+        import importlib
+
+        return importlib.import_module(".checks", __name__)
     if name == "RaceResult":
         from .model.race import RaceResult
 

@@ -40,7 +40,7 @@ from .errors import (
     NotSupported,
     ServerError,
 )
-from .server import current_server
+from .server import current_server, server_starts
 from .watch import CAUGHT_UP, Watch
 
 __all__ = ["KV", "BucketInfo", "delete_bucket", "open_bucket"]
@@ -171,16 +171,19 @@ class KV:
     async def _publish(self, key: str, data: bytes, headers: dict[str, str] | None, *, what: str,
                        expected: int | None = None, operation: str = "put") -> int:
         self._check_size(data, headers, what)
-        await ensure_fresh(self.nc)
-        with _server_errors(what):
-            try:
-                ack = await self.js.publish(self._pre + key, data, headers=headers)
-            except nats.js.errors.APIError as err:
-                if err.err_code in (10071, 10164) and expected is not None:
-                    found = _WRONG_LAST.search(err.description or "")
-                    current = int(found.group(1)) if found else None
-                    raise Conflict(key, expected, current, operation) from None
-                raise ServerError(f"{what}: the server refused it: {err.description} (code {err.err_code}).") from None
+        if getattr(self.nc, "_kvnb_fresh_at", None) != server_starts():  # hot path: skip the call when fresh
+            await ensure_fresh(self.nc)
+        try:
+            ack = await self.js.publish(self._pre + key, data, headers=headers)
+        except nats.js.errors.APIError as err:
+            if err.err_code in (10071, 10164) and expected is not None:
+                found = _WRONG_LAST.search(err.description or "")
+                current = int(found.group(1)) if found else None
+                raise Conflict(key, expected, current, operation) from None
+            raise ServerError(f"{what}: the server refused it: {err.description} (code {err.err_code}).") from None
+        except BaseException:
+            with _server_errors(what):  # map transport errors (timeouts, closed, no stream); others pass through
+                raise
         return ack.seq
 
     # --- writes -------------------------------------------------------------------------------

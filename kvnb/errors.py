@@ -20,6 +20,7 @@ __all__ = [
     "KeyNotFound",
     "KvnbError",
     "NotSupported",
+    "PermissionDenied",
     "ServerError",
     "ServerNotFound",
     "ServerStartError",
@@ -74,6 +75,7 @@ class Conflict(KvnbError):
             if current is not None:
                 what += f" at revision {current}"
             fix = "use update(key, value, last=<current revision>) or pick another key"
+            rule = "create succeeds only when the key has no value (never written, deleted or purged)"
         else:
             now = f"is at revision {current}" if current is not None else "has moved on"
             what = (
@@ -81,9 +83,8 @@ class Conflict(KvnbError):
                 f"not at revision {expected} as you expected"
             )
             fix = "get() the key again, decide on the new value, and retry with last=<its revision>"
-        super().__init__(
-            f"{what}. Rule: a write with last=N succeeds only if N is the key's latest revision. Fix: {fix}."
-        )
+            rule = "a write with last=N succeeds only if N is the key's latest revision"
+        super().__init__(f"{what}. Rule: {rule}. Fix: {fix}.")
 
 
 class KeyNotFound(KvnbError, LookupError):
@@ -142,6 +143,17 @@ class BucketConfigMismatch(KvnbError):
 
 class ServerError(KvnbError):
     """The NATS server refused or failed an operation for a reason kvnb does not model."""
+
+
+class PermissionDenied(ServerError):
+    """The server refused an operation because your user (or account) lacks permission for its subject.
+
+    ``subject`` is the subject that was denied, when the server named it.
+    """
+
+    def __init__(self, message: str, subject: str | None = None):
+        super().__init__(message)
+        self.subject = subject
 
 
 class ServerNotFound(KvnbError, FileNotFoundError):

@@ -42,6 +42,19 @@ def test_conflict_on_create_and_unknown_current() -> None:
     assert "delete('k', last=3)" in str(unknown) and "has moved on" in str(unknown)
 
 
+def test_conflict_on_create_names_the_create_rule() -> None:
+    text = str(kvnb.Conflict("k", 0, 12, "create"))
+    assert "Rule: create succeeds only when the key has no value (never written, deleted or purged)." in text
+    assert "last=N" not in text  # create takes no last=; the update rule would only confuse
+    assert "last=N succeeds only if N is the key's latest revision" in str(kvnb.Conflict("k", 4, 7))
+
+
+def test_permission_denied_is_a_server_error_carrying_the_subject() -> None:
+    err = kvnb.PermissionDenied("put('k'): your user may not publish to '$KV.b.k'.", subject="$KV.b.k")
+    assert isinstance(err, kvnb.ServerError) and err.subject == "$KV.b.k"
+    assert kvnb.PermissionDenied("no subject").subject is None
+
+
 def test_key_not_found_messages() -> None:
     missing = kvnb.KeyNotFound("demo", "k")
     assert str(missing) == (

@@ -287,9 +287,12 @@ _CHILD = textwrap.dedent("""
     import sys
     import kvnb
     server = kvnb.start_server()
-    print(server.pid, server.port, flush=True)
+    announced = False
     while True:  # like a kernel: an interrupt stops the cell, not the process
         try:
+            if not announced:  # announce inside the try, so an early SIGINT is caught too
+                print(server.pid, server.port, flush=True)
+                announced = True
             if not sys.stdin.readline():
                 break
         except KeyboardInterrupt:

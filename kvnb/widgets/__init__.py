@@ -30,6 +30,7 @@ the pure model in :mod:`kvnb.model`; live sources read kvnb's own :class:`~kvnb.
 
 from __future__ import annotations
 
+from .cluster_view import ClusterView
 from .feed import WatchFeed
 from .playground import Playground
 from .race import Race
@@ -37,4 +38,4 @@ from .table import BucketTable
 from .timeline import Timeline
 from .timetravel import TimeTravel
 
-__all__ = ["BucketTable", "Playground", "Race", "TimeTravel", "Timeline", "WatchFeed"]
+__all__ = ["BucketTable", "ClusterView", "Playground", "Race", "TimeTravel", "Timeline", "WatchFeed"]

@@ -1,0 +1,230 @@
+"""Permission denials told apart from a slow server, and reported at once.
+
+nats-server does not answer a request whose subject the user may not publish to: it sends the
+client an asynchronous ``-ERR 'Permissions Violation for Publish to "..."'``, which nats-py passes
+to the connection's ``error_cb``, while the request itself just times out (5 s) with no reason.
+:func:`kvnb.connect` hands every such error to :func:`note`. A kvnb operation registers the
+subjects it is about to use (:meth:`Guard.enter`); when the server denies one of them, the
+operation is cancelled at once and raises :class:`~kvnb.errors.PermissionDenied` naming the
+subject and the fix.
+
+Across accounts there is no violation at all, only "no responders": a bucket shared from another
+account through ``js_prefix`` answers reads but nobody takes writes. :func:`no_stream` and
+:func:`no_api` say so.
+
+Example::
+
+    try:
+        await kv.put("mode", "red")
+    except kvnb.PermissionDenied as err:
+        print(err.subject)               # $KV.cfg.mode
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import PermissionDenied, ServerError
+
+__all__ = ["DEFAULT_JS_PREFIX", "Denial", "Guard", "guard", "no_api", "no_stream", "note", "permission_error"]
+
+DEFAULT_JS_PREFIX = "$JS.API"
+RECENT = 15.0  # seconds a publish denial explains a timed-out request on the same subject
+_VIOLATION = re.compile(r'permissions violation for (publish|subscription) to "?([^"\s]+)"?', re.IGNORECASE)
+_LOGIN = "log in as a user who has it (NATS_USER / NATS_CREDS / NATS_CONTEXT, or connect(user=..., ...))"
+
+
+@dataclass(frozen=True)
+class Denial:
+    """One permission violation the server reported on a connection."""
+
+    action: str
+    """``"publish"`` or ``"subscription"``."""
+    subject: str
+    """The denied subject as the server named it (nats-py lowercases the whole error line)."""
+    at: float
+    """``time.monotonic()`` when it arrived."""
+    inbox: bool = False
+    """A subscription to the connection's reply inbox: no request on it can get an answer."""
+
+
+def _matches(denied: str, subject: str) -> bool:
+    """``subject`` may end in ``>`` (a prefix); the comparison ignores case like nats-py's error text."""
+    wanted = subject.lower()
+    if wanted.endswith(">"):
+        return denied.startswith(wanted[:-1])
+    return denied == wanted
+
+
+class Guard:
+    """Per connection: recent denials and the kvnb operations in flight, by the subjects they use."""
+
+    __slots__ = ("_cancelled", "_inflight", "denials", "inbox_denial")
+
+    def __init__(self) -> None:
+        self._inflight: dict[asyncio.Task[Any], tuple[str, ...]] = {}
+        self._cancelled: dict[asyncio.Task[Any], tuple[Denial, str]] = {}
+        self.denials: deque[Denial] = deque(maxlen=32)
+        self.inbox_denial: Denial | None = None
+
+    # --- operations in flight (enter/leave run on every put: keep them tiny) -----------------
+    def enter(self, subjects: tuple[str, ...]) -> asyncio.Task[Any]:
+        """Register the current task as using ``subjects``; pair with :meth:`leave`."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._inflight[task] = subjects
+        if self.inbox_denial is not None:  # replies cannot reach this connection: fail now, not in 5 s
+            self._cancel(task, self.inbox_denial, self.inbox_denial.subject)
+        return task
+
+    def leave(self, task: asyncio.Task[Any]) -> None:
+        self._inflight.pop(task, None)
+        if self._cancelled:
+            self._cancelled.pop(task, None)
+
+    def take(self, task: asyncio.Task[Any] | None) -> tuple[Denial, str] | None:
+        """If this guard cancelled ``task`` for a denial: undo the cancel and return (denial, subject)."""
+        if task is None:
+            return None
+        found = self._cancelled.pop(task, None)
+        if found is not None:
+            task.uncancel()
+            if task.cancelling():  # someone else cancelled it too: their cancel wins
+                return None
+        return found
+
+    def _cancel(self, task: asyncio.Task[Any], denial: Denial, subject: str) -> None:
+        if task not in self._cancelled and not task.done():
+            self._cancelled[task] = (denial, subject)
+            task.cancel()
+
+    # --- what the server said -----------------------------------------------------------------
+    def note(self, text: str, inbox_prefix: str = "_INBOX") -> Denial | None:
+        """Record a permission violation from the server's error text; cancel the operations it dooms."""
+        found = _VIOLATION.search(text)
+        if found is None:
+            return None
+        action, subject = found.group(1).lower(), found.group(2).lower()
+        inbox = action == "subscription" and subject.startswith(inbox_prefix.lower() + ".")
+        denial = Denial(action=action, subject=subject, at=time.monotonic(), inbox=inbox)
+        self.denials.append(denial)
+        if inbox:
+            self.inbox_denial = denial
+        for task, subjects in list(self._inflight.items()):
+            if inbox:
+                self._cancel(task, denial, subject)
+                continue
+            for wanted in subjects:
+                if action == "publish" and _matches(subject, wanted):
+                    self._cancel(task, denial, wanted.rstrip(">").rstrip(".") if wanted.endswith(">") else wanted)
+                    break
+        return denial
+
+    def recent(self, subjects: tuple[str, ...]) -> tuple[Denial, str] | None:
+        """A denial that explains a request on ``subjects`` timing out, with the subject to show."""
+        if self.inbox_denial is not None:
+            return self.inbox_denial, self.inbox_denial.subject
+        now = time.monotonic()
+        for denial in reversed(self.denials):
+            if now - denial.at > RECENT:
+                break
+            for wanted in subjects:
+                if denial.action == "publish" and _matches(denial.subject, wanted):
+                    return denial, denial.subject if wanted.endswith(">") else wanted
+        return None
+
+    def reset(self) -> None:
+        """Forget the inbox denial (after a reconnect the server checks the subscription again)."""
+        self.inbox_denial = None
+
+
+def guard(nc: Any) -> Guard:
+    """The :class:`Guard` of connection ``nc`` (made on first use)."""
+    found: Guard | None = getattr(nc, "_kvnb_guard", None)
+    if found is None:
+        found = Guard()
+        nc._kvnb_guard = found
+    return found
+
+
+def note(nc: Any, err: BaseException) -> Denial | None:
+    """Called from kvnb's ``error_cb``: record ``err`` if it is a permission violation."""
+    text = str(err)
+    if "permissions violation" not in text.lower():
+        return None
+    prefix = getattr(nc, "_inbox_prefix", None)
+    inbox = bytes(prefix).decode() if isinstance(prefix, bytes | bytearray) else "_INBOX"
+    return guard(nc).note(text, inbox)
+
+
+# --- messages -------------------------------------------------------------------------------
+
+
+def _allow(subject: str) -> str:
+    """The rule an operator would add: a whole bucket for a key subject, else the subject itself."""
+    if subject.upper().startswith("$KV."):
+        parts = subject.split(".")
+        if len(parts) >= 3:
+            return f"$KV.{parts[1]}.>"
+    return subject
+
+
+def permission_error(what: str, denial: Denial, subject: str) -> PermissionDenied:
+    """The error for an operation ``what`` that the server refused with ``denial``."""
+    if denial.action == "subscription":
+        inbox = subject.rsplit(".", 2)[0] if subject.count(".") >= 2 else subject
+        return PermissionDenied(
+            f"{what}: permission denied: your user may not subscribe to {subject!r}, the inbox where the server's "
+            "replies arrive, so no request can get an answer. Rule: a NATS user needs subscribe permission on its "
+            f"reply inbox to use JetStream and KV. Fix: ask the operator to allow subscribe to \"{inbox}.>\" "
+            f"for your user (or connect with an inbox_prefix it may use), or {_LOGIN}.",
+            subject=subject,
+        )
+    if subject.upper().startswith("$KV."):
+        role = "writing key K of bucket B publishes to $KV.B.K"
+    else:
+        role = "opening, reading and watching a bucket send JetStream API requests to $JS.API.<request>.KV_<bucket>"
+    return PermissionDenied(
+        f"{what}: permission denied: your user may not publish to {subject!r}. Rule: the server checks every "
+        f"subject against your user's permissions; {role}. Fix: ask the operator to allow publish to "
+        f"\"{_allow(subject)}\" for your user (permissions {{ publish {{ allow: [...] }} }} in the server config), "
+        f"or {_LOGIN}.",
+        subject=subject,
+    )
+
+
+def no_stream(what: str, subject: str, bucket: str, js_prefix: str) -> PermissionDenied | None:
+    """A write nobody took: for a bucket shared through ``js_prefix``, a permission matter (else None)."""
+    if js_prefix == DEFAULT_JS_PREFIX:
+        return None
+    return PermissionDenied(
+        f"{what}: permission denied: no stream in your account takes writes to {subject!r}. Bucket {bucket!r} was "
+        f"opened through js_prefix={js_prefix!r}, so it belongs to another account, which shares it read-only "
+        f"(its writes are not exported to you). Rule: you may only do what the owning account exports to yours. "
+        f"Fix: write to a bucket of your own (open_bucket without js_prefix), or ask its owner to export "
+        f"\"{_allow(subject)}\" to your account.",
+        subject=subject,
+    )
+
+
+def no_api(what: str, js_prefix: str) -> ServerError:
+    """No JetStream API answered (nats-py's ServiceUnavailableError): missing access or JetStream off."""
+    if js_prefix != DEFAULT_JS_PREFIX:
+        return PermissionDenied(
+            f"{what}: permission denied: no JetStream API answered at {js_prefix!r}. That prefix reaches another "
+            "account's buckets, and it does not export this request (this bucket, or this operation) to your "
+            "account; a shared bucket is often read-only, or the prefix is misspelled. Rule: through another "
+            "account you may only do what it exports to yours. Fix: check the js_prefix you were given, and "
+            "leave js_prefix out for buckets of your own.",
+            subject=js_prefix,
+        )
+    return ServerError(
+        f"{what}: no JetStream API answered: JetStream is not enabled on this server or for your account. "
+        "Fix: start nats-server with --jetstream (kvnb.start_server() does), or enable JetStream for the "
+        "account in the server config (jetstream: enabled)."
+    )
