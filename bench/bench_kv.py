@@ -68,6 +68,18 @@ async def _workloads(raw, kv: kvnb.KV, rounds: int) -> list[Row]:  # type: ignor
     rows.append(throughput_row(GROUP, "put, sequential", timing, SEQ_OPS))
     timing = await interleaved({"kvnb": kv_put_conc, "raw": raw_put_conc}, rounds=rounds)
     rows.append(throughput_row(GROUP, f"put, {CONCURRENCY} concurrent", timing, CONCURRENCY))
+    # A/A calibration: nats-py against itself (a second connection and bucket) shows the noise floor
+    raw_twin = await raw_twin_bucket(kv)
+
+    async def twin_put_conc() -> None:
+        await asyncio.gather(*(raw_twin.put(k, VALUE) for k in KEYS))
+
+    await twin_put_conc()
+    timing = await interleaved({"kvnb": twin_put_conc, "raw": raw_put_conc}, rounds=rounds)
+    calibration = throughput_row(GROUP, f"put, {CONCURRENCY} concurrent: nats-py vs nats-py (A/A noise floor)",
+                                 timing, CONCURRENCY, min_ratio=None)
+    calibration["note"] = "both columns are raw nats-py (two connections, two buckets); " + calibration["note"]
+    rows.append(calibration)
 
     # --- get ---
     async def raw_get_seq() -> None:
@@ -115,6 +127,14 @@ async def _workloads(raw, kv: kvnb.KV, rounds: int) -> list[Row]:  # type: ignor
     rows.append(throughput_row(GROUP, f"update (CAS), {CONCURRENCY} concurrent", timing, CONCURRENCY))
     rows.append(await _client_side_put(raw, kv, rounds))
     return rows
+
+
+async def raw_twin_bucket(kv: kvnb.KV):  # type: ignore[no-untyped-def]
+    """nats-py's KeyValue on kvnb's connection, on a bucket made like the others (for the A/A row)."""
+    js = kv.nc.jetstream()
+    await js.create_key_value(api.KeyValueConfig(bucket="bench_twin", history=1, direct=True,
+                                                 storage=api.StorageType.FILE))
+    return await js.key_value("bench_twin")
 
 
 class _Ack:

@@ -24,7 +24,7 @@ def run(rounds: int = 1) -> list[Row]:
                     note="no notebooks in notebooks/ yet")]
     env = {k: v for k, v in os.environ.items() if k != "NATS_URL"}
     argv = [sys.executable, "-m", "pytest", "notebooks", "--nbval-lax", "--kvnb-server", "-q",
-            "-p", "no:cacheprovider", "-o", "addopts="]
+            "-p", "no:cacheprovider", "-o", "addopts=", "-rf"]
     t0 = time.perf_counter()
     done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT)
     elapsed = time.perf_counter() - t0
@@ -33,7 +33,9 @@ def run(rounds: int = 1) -> list[Row]:
                  note=f"{summary}; no raw nats-py counterpart")
     if done.returncode != 0:
         result["ok"] = False
-        result["note"] = f"FAILED (pytest exit {done.returncode}): {summary}"
+        failed = [ln.split(" ", 2)[1] for ln in done.stdout.splitlines() if ln.startswith("FAILED ")]
+        which = f": {', '.join(failed[:5])}" if failed else ""
+        result["note"] = f"FAILED (pytest exit {done.returncode}): {summary}{which}"
     return [result]
 
 

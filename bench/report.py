@@ -92,6 +92,8 @@ def markdown(rows: Sequence[Mapping[str, Any]], *, seconds: float, command: str)
         "  *500 concurrent* gathers 500 calls on 500 keys at once (client-CPU-bound, so every microsecond kvnb adds",
         "  shows). `update` is a compare-and-set with the revision the side wrote last. *Client-side CPU per call*",
         "  replaces the JetStream publish with a stub on both sides: what remains is each library's own work.",
+        "  The *A/A* row runs nats-py against itself the same way: how far its ratio strays from 1 is the noise",
+        "  floor of this run, so a kvnb ratio within that distance of 1 is no measurable difference.",
         "- **Start-up**: kvnb = `start_server()`, then `open_bucket()` and `put()` on the default connection. Raw =",
         "  spawn the same nats-server binary and call `nats.connect()` with its defaults at once; its first attempt",
         "  meets a port that is not listening yet and waits `reconnect_time_wait` (2 s).",

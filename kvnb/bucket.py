@@ -17,6 +17,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ import nats.js.errors
 from nats.aio.client import Client as NATS
 from nats.js import api
 
+from . import permissions
 from . import validation as v
 from .client import default_connection, ensure_fresh
 from .entry import Entry, Operation
@@ -87,22 +89,49 @@ def _header_size(headers: dict[str, str]) -> int:
 class _ServerErrors:
     """Turn nats-py's transport errors into one kvnb error that says what to check.
 
+    With a ``guard`` (:mod:`kvnb.permissions`) the block is registered as using ``subjects``:
+    a permission violation the server reports for one of them cancels it at once and raises
+    :class:`~kvnb.errors.PermissionDenied` (``task``: the caller registered itself already).
+
     A class rather than ``@contextlib.contextmanager``: it wraps every put and get, and the
     generator-based version cost a few microseconds per call there (see docs/benchmarks.md).
     """
 
-    __slots__ = ("what",)
+    __slots__ = ("_own", "bucket", "guard", "js_prefix", "subjects", "task", "what")
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, guard: permissions.Guard | None = None, subjects: tuple[str, ...] = (), *,
+                 js_prefix: str = permissions.DEFAULT_JS_PREFIX, bucket: str = "",
+                 task: asyncio.Task[Any] | None = None) -> None:
         self.what = what
+        self.guard = guard
+        self.subjects = subjects
+        self.js_prefix = js_prefix
+        self.bucket = bucket
+        self.task = task
+        self._own = False
 
     def __enter__(self) -> None:
-        return None
+        if self.guard is not None and self.task is None:
+            self.task = self.guard.enter(self.subjects)
+            self._own = True
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
-        if exc_type is None:
-            return False
-        what = self.what
+        try:
+            return exc_type is not None and self._map(exc_type)
+        finally:
+            if self._own and self.guard is not None and self.task is not None:
+                self.guard.leave(self.task)
+
+    def _map(self, exc_type: type[BaseException]) -> bool:
+        what, guard = self.what, self.guard
+        if guard is not None:
+            found = None
+            if issubclass(exc_type, asyncio.CancelledError):
+                found = guard.take(self.task)  # None: a real cancel, let it through
+            elif issubclass(exc_type, (TimeoutError, nats.errors.TimeoutError)):
+                found = guard.recent(self.subjects)
+            if found is not None:
+                raise permissions.permission_error(what, *found) from None
         if issubclass(exc_type, (TimeoutError, nats.errors.TimeoutError)):
             raise ServerError(
                 f"{what}: the server did not answer in time. Common causes: the server was stopped or is "
@@ -115,9 +144,15 @@ class _ServerErrors:
                 f"{what}: the connection is closed. Fix: open the bucket again (kvnb.open_bucket)."
             ) from None
         if issubclass(exc_type, nats.js.errors.NoStreamResponseError):
+            shared = permissions.no_stream(what, self.subjects[0] if self.subjects else "?", self.bucket,
+                                           self.js_prefix)
+            if shared is not None:  # a bucket of another account: it takes no writes from this one
+                raise shared from None
             raise BucketNotFound(
                 f"{what}: no bucket answered; it was probably deleted. Fix: open_bucket(...) to create it again."
             ) from None
+        if issubclass(exc_type, (nats.js.errors.ServiceUnavailableError, nats.errors.NoRespondersError)):
+            raise permissions.no_api(what, self.js_prefix) from None
         return False
 
 
@@ -131,6 +166,7 @@ class KV:
         self.nc = nc
         self.js = nc.jetstream(prefix=js_prefix)
         self._js_prefix = js_prefix
+        self._guard = permissions.guard(nc)
         config = info.config
         self.name: str = (config.name or "")[3:]
         self._stream = config.name or ""
@@ -138,6 +174,9 @@ class KV:
         self.history_depth: int = config.max_msgs_per_subject or 1
         self.max_value_size: int = config.max_msg_size if config.max_msg_size not in (None, -1) else -1
         self._direct = bool(config.allow_direct)
+        # JetStream API subjects this bucket's reads use (a permission denial names one of them)
+        self._api_get = f"{js_prefix}.DIRECT.GET.{self._stream}" if self._direct else \
+            f"{js_prefix}.STREAM.MSG.GET.{self._stream}"
 
     def __repr__(self) -> str:
         return f"<kvnb.KV bucket {self.name!r}, history {self.history_depth}>"
@@ -173,8 +212,11 @@ class KV:
         self._check_size(data, headers, what)
         if getattr(self.nc, "_kvnb_fresh_at", None) != server_starts():  # hot path: skip the call when fresh
             await ensure_fresh(self.nc)
+        subject = self._pre + key
+        guard = self._guard
+        task = guard.enter((subject,))  # a permission violation on subject cancels this call at once
         try:
-            ack = await self.js.publish(self._pre + key, data, headers=headers)
+            ack = await self.js.publish(subject, data, headers=headers)
         except nats.js.errors.APIError as err:
             if err.err_code in (10071, 10164) and expected is not None:
                 found = _WRONG_LAST.search(err.description or "")
@@ -182,8 +224,11 @@ class KV:
                 raise Conflict(key, expected, current, operation) from None
             raise ServerError(f"{what}: the server refused it: {err.description} (code {err.err_code}).") from None
         except BaseException:
-            with _server_errors(what):  # map transport errors (timeouts, closed, no stream); others pass through
+            # map denials and transport errors (timeouts, closed, no stream); others pass through
+            with _server_errors(what, guard, (subject,), js_prefix=self._js_prefix, bucket=self.name, task=task):
                 raise
+        finally:
+            guard.leave(task)
         return ack.seq
 
     # --- writes -------------------------------------------------------------------------------
@@ -262,7 +307,8 @@ class KV:
             keep = 1 if older_than > 0 and age < older_than else 0
             if keep:
                 continue
-            with _server_errors(f"purge_deletes() on {entry.key!r}"):
+            with _server_errors(f"purge_deletes() on {entry.key!r}", self._guard,
+                                (f"{self._js_prefix}.STREAM.PURGE.{self._stream}",), js_prefix=self._js_prefix):
                 await self.js.purge_stream(self._stream, subject=self._pre + entry.key, keep=0)
             removed += 1
         return removed
@@ -279,7 +325,8 @@ class KV:
             v.check_revision(revision, what="revision")
         await ensure_fresh(self.nc)
         subject = self._pre + key
-        with _server_errors(f"get({key!r})"):
+        api_subject = f"{self._api_get}.{subject}" if self._direct and revision is None else self._api_get
+        with _server_errors(f"get({key!r})", self._guard, (api_subject,), js_prefix=self._js_prefix):
             try:
                 if revision is None:
                     msg = await self.js.get_msg(self._stream, subject=subject, direct=self._direct)
@@ -287,6 +334,8 @@ class KV:
                     msg = await self.js.get_msg(self._stream, seq=revision, direct=self._direct)
             except nats.js.errors.NotFoundError:
                 raise KeyNotFound(self.name, key, revision) from None
+            except nats.js.errors.ServiceUnavailableError:
+                raise  # no JetStream API answered: _server_errors explains it
             except nats.js.errors.APIError as err:
                 if err.err_code == 10037 or err.code == 404:  # no message found
                     raise KeyNotFound(self.name, key, revision) from None
@@ -372,7 +421,8 @@ class KV:
     async def info(self) -> BucketInfo:
         """The bucket's settings and current size."""
         await ensure_fresh(self.nc)
-        with _server_errors(f"info of bucket {self.name!r}"):
+        with _server_errors(f"info of bucket {self.name!r}", self._guard,
+                            (f"{self._js_prefix}.STREAM.INFO.{self._stream}",), js_prefix=self._js_prefix):
             try:
                 si = await self.js.stream_info(self._stream)
             except nats.js.errors.NotFoundError:
@@ -433,7 +483,9 @@ async def open_bucket(name: str, *, history: int = _UNSET, ttl: float | None = _
     await ensure_fresh(nc)
     js = nc.jetstream(prefix=js_prefix)
     stream = f"KV_{name}"
-    with _server_errors(f"open_bucket({name!r})"):
+    api_subjects = tuple(f"{js_prefix}.STREAM.{request}.{stream}" for request in ("INFO", "CREATE", "DELETE"))
+    with _server_errors(f"open_bucket({name!r})", permissions.guard(nc), api_subjects, js_prefix=js_prefix,
+                        bucket=name):
         if fresh:
             with contextlib.suppress(nats.js.errors.NotFoundError):
                 await js.delete_stream(stream)
@@ -459,6 +511,8 @@ async def open_bucket(name: str, *, history: int = _UNSET, ttl: float | None = _
         )
         try:
             await js.create_key_value(config)
+        except nats.js.errors.ServiceUnavailableError:
+            raise  # no JetStream API answered: _server_errors explains it
         except nats.js.errors.APIError as err:
             raise ServerError(
                 f"open_bucket({name!r}): the server refused to create it: {err.description} (code {err.err_code})."
@@ -493,7 +547,7 @@ async def delete_bucket(name: str, *, nc: NATS | None = None) -> bool:
     v.check_bucket_name(name)
     if nc is None:
         nc = await default_connection()
-    with _server_errors(f"delete_bucket({name!r})"):
+    with _server_errors(f"delete_bucket({name!r})", permissions.guard(nc), (f"$JS.API.STREAM.DELETE.KV_{name}",)):
         try:
             return await nc.jetstream().delete_stream(f"KV_{name}")
         except nats.js.errors.NotFoundError:

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -25,6 +26,7 @@ from urllib.parse import urlsplit
 import nats
 from nats.aio.client import Client as NATS
 
+from . import permissions
 from .errors import ConnectError, InvalidOption
 from .server import current_server, server_at, server_starts
 
@@ -33,8 +35,8 @@ __all__ = ["NATS", "close_default_connection", "connect", "default_connection", 
 log = logging.getLogger("kvnb")
 DEFAULT_TIMEOUT = 2.0
 _defaults: dict[asyncio.AbstractEventLoop, NATS] = {}
-# Server errors that retrying cannot fix: give up at once instead of at the timeout.
-_FATAL = ("authoriz", "authentica", "permissions violation for connect")
+# Errors that retrying cannot fix: give up at once instead of at the timeout.
+_FATAL = ("authoriz", "authentica", "permissions violation for connect", "certificate verify failed")
 
 
 def server_url() -> str:
@@ -127,6 +129,8 @@ async def connect(url: str | None = None, *, timeout: float = DEFAULT_TIMEOUT, n
         # instead of printing a traceback per retry.
         last_error[:] = [err]
         log.debug("nats error: %r", err)
+        # A denied publish is never answered: tell the kvnb operation waiting on it now, not after 5 s.
+        permissions.note(nc, err)
         if not nc.is_connected and not refused_login.done() and any(f in str(err).lower() for f in _FATAL):
             refused_login.set_result(err)  # nats-py would retry a refused login until the timeout
         if user_error_cb is not None:
@@ -137,6 +141,7 @@ async def connect(url: str | None = None, *, timeout: float = DEFAULT_TIMEOUT, n
 
     async def reconnected_cb() -> None:
         nc._kvnb_connected_at = time.monotonic()  # type: ignore[attr-defined]
+        permissions.guard(nc).reset()  # the server checks the inbox subscription again
         for listener in list(listeners):
             try:
                 await listener()
@@ -169,14 +174,25 @@ async def connect(url: str | None = None, *, timeout: float = DEFAULT_TIMEOUT, n
         await _quiet_close(nc)
         why = refused_login.result() if refused_login.done() else last_error[0] if last_error else err
         text = str(why) or type(why).__name__
-        hint = "check the user, password, token or credentials file" if "uthori" in text or "uthenti" in text else \
-            "check that a NATS server listens there and speaks NATS (not TLS-only or another protocol)"
-        raise ConnectError(f"cannot connect to {target}: {text}. Fix: {hint}.") from None
+        raise ConnectError(f"cannot connect to {target}: {text}. Fix: {_connect_hint(why, text)}.") from None
     finally:
         refused_login.cancel()
     nc._kvnb_reconnect_listeners = listeners  # type: ignore[attr-defined]
     nc._kvnb_connected_at = time.monotonic()  # type: ignore[attr-defined]
     return nc
+
+
+def _connect_hint(why: BaseException, text: str) -> str:
+    """What to check, by the kind of failure: login, TLS, or nothing speaking NATS there."""
+    if "uthori" in text or "uthenti" in text:
+        return "check the user, password, token or credentials file"
+    if isinstance(why, ssl.SSLError) or "SSL" in text or "certificate" in text.lower():
+        return (
+            "check the TLS settings: NATS_CA (or the nats context's \"ca\") must name the CA file that signed the "
+            "server's certificate, and a server that verifies clients also needs NATS_CERT and NATS_KEY (context "
+            "\"cert\" / \"key\"); or pass tls=ssl.create_default_context(cafile='ca.pem') to kvnb.connect()"
+        )
+    return "check that a NATS server listens there and speaks NATS (not TLS-only or another protocol)"
 
 
 async def _quiet_close(nc: NATS) -> None:

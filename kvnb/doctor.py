@@ -71,6 +71,26 @@ def check_binary() -> Check:
     return Check("nats-server binary", "ok", f"{binary} (v{version})")
 
 
+def check_redis() -> Check:
+    """Redis is optional (only the KV-vs-Redis comparison uses it): missing is a warning, never a failure."""
+    from .errors import ServerNotFound
+    from .redis_server import find_redis_server
+
+    name = "redis-server (optional)"
+    try:
+        binary = find_redis_server()
+    except ServerNotFound as err:
+        return Check(name, "warn", f"not found; only notebook 09 (KV vs Redis) and kvnb.compare need it. "
+                     f"{str(err).split(' Fix:')[0]}",
+                     "sudo apt-get install redis-server (or set KVNB_REDIS_SERVER to a redis-server binary)")
+    try:
+        out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return Check(name, "warn", f"{binary} does not run: {err}", "sudo apt-get install --reinstall redis-server")
+    version = next((w[2:] for w in out.split() if w.startswith("v=")), "?")
+    return Check(name, "ok", f"{binary} (v{version})")
+
+
 def check_server_starts() -> Check:
     from .errors import KvnbError
     from .server import launch
@@ -216,6 +236,7 @@ def collect(*, timeout: float = 3.0) -> list[Check]:
                        "pip install -U jupyterlab_widgets ipywidgets, then restart JupyterLab"),
         check_package("anywidget", "0.9", "the timeline widgets", "pip install -U anywidget"),
         check_frontend("anywidget", "anywidget", "pip install -U anywidget, then restart JupyterLab"),
+        check_redis(),
         *check_ports(),
         *check_environment(),
     ]

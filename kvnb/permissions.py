@@ -49,8 +49,8 @@ class Denial:
     """The denied subject as the server named it (nats-py lowercases the whole error line)."""
     at: float
     """``time.monotonic()`` when it arrived."""
-    inbox: bool = False
-    """A subscription to the connection's reply inbox: no request on it can get an answer."""
+    inbox_prefix: str | None = None
+    """Set for a subscription to the connection's reply inbox (``_INBOX``): no request can get an answer."""
 
 
 def _matches(denied: str, subject: str) -> bool:
@@ -111,17 +111,18 @@ class Guard:
             return None
         action, subject = found.group(1).lower(), found.group(2).lower()
         inbox = action == "subscription" and subject.startswith(inbox_prefix.lower() + ".")
-        denial = Denial(action=action, subject=subject, at=time.monotonic(), inbox=inbox)
+        denial = Denial(action=action, subject=subject, at=time.monotonic(),
+                        inbox_prefix=inbox_prefix if inbox else None)
         self.denials.append(denial)
-        if inbox:
+        if denial.inbox_prefix is not None:
             self.inbox_denial = denial
         for task, subjects in list(self._inflight.items()):
-            if inbox:
+            if denial.inbox_prefix is not None:
                 self._cancel(task, denial, subject)
                 continue
             for wanted in subjects:
                 if action == "publish" and _matches(subject, wanted):
-                    self._cancel(task, denial, wanted.rstrip(">").rstrip(".") if wanted.endswith(">") else wanted)
+                    self._cancel(task, denial, subject if wanted.endswith(">") else wanted)
                     break
         return denial
 
@@ -177,7 +178,7 @@ def _allow(subject: str) -> str:
 def permission_error(what: str, denial: Denial, subject: str) -> PermissionDenied:
     """The error for an operation ``what`` that the server refused with ``denial``."""
     if denial.action == "subscription":
-        inbox = subject.rsplit(".", 2)[0] if subject.count(".") >= 2 else subject
+        inbox = denial.inbox_prefix or "_INBOX"
         return PermissionDenied(
             f"{what}: permission denied: your user may not subscribe to {subject!r}, the inbox where the server's "
             "replies arrive, so no request can get an answer. Rule: a NATS user needs subscribe permission on its "

@@ -237,9 +237,11 @@ class Server:
 
 @dataclass
 class ExternalServer:
-    """A NATS deployment kvnb did not start (``NATS_URL``): it cannot be stopped or restarted from here."""
+    """A NATS deployment kvnb did not start (``NATS_URL`` or ``NATS_CONTEXT``): it cannot be stopped or restarted."""
 
     url: str
+    source: str = "NATS_URL"
+    """Where the URL came from: ``"NATS_URL"`` or ``"NATS_CONTEXT=<name>"``."""
     external = True
     memory = False
     generation = 1
@@ -251,8 +253,8 @@ class ExternalServer:
 
     def restart(self) -> ExternalServer:
         raise NotSupported(
-            f"kvnb does not own the server at {self.url} (it comes from NATS_URL), so it cannot restart it. "
-            "Fix: unset NATS_URL to use the bundled server."
+            f"kvnb does not own the server at {self.url} (it comes from {self.source}), so it cannot restart it. "
+            f"Fix: unset {self.source.split('=')[0]} to use the bundled server."
         )
 
     kill = restart
@@ -268,7 +270,7 @@ class ExternalServer:
         pass
 
     def __repr__(self) -> str:
-        return f"<kvnb.ExternalServer {self.url} (from NATS_URL)>"
+        return f"<kvnb.ExternalServer {self.url} (from {self.source})>"
 
 
 def start_server(*, store_dir: str | os.PathLike[str] | None = None, memory: bool = False,
@@ -282,13 +284,15 @@ def start_server(*, store_dir: str | os.PathLike[str] | None = None, memory: boo
       the ``jetstream`` folder inside ``store_dir``).
     - ``port``: a fixed port; by default the server picks a free one itself (no race).
 
-    When ``NATS_URL`` is set, nothing is spawned: the deployment it names is used everywhere.
+    When ``NATS_URL`` or ``NATS_CONTEXT`` is set, nothing is spawned: the deployment it names is
+    used everywhere.
     """
     global _current
     external = external_url()  # NATS_URL, or the URL of the nats context named by NATS_CONTEXT
     if external:
-        print(f"kvnb: NATS_URL is set, using the NATS deployment at {external}; no bundled server started.")
-        return ExternalServer(url=external)
+        source = _external_source()
+        print(f"kvnb: {source} is set, using the NATS deployment at {external}; no bundled server started.")
+        return ExternalServer(url=external, source=source)
     _check_options(store_dir=store_dir, port=port, memory=memory, fresh=fresh)
     with _lock:
         running = _current
@@ -299,6 +303,13 @@ def start_server(*, store_dir: str | os.PathLike[str] | None = None, memory: boo
             running.stop()
         _current = launch(store_dir=store_dir, memory=memory, fresh=fresh, port=port)
         return _current
+
+
+def _external_source() -> str:
+    """Which variable named the external deployment: NATS_URL wins over the context's URL."""
+    if os.environ.get("NATS_URL"):
+        return "NATS_URL"
+    return f"NATS_CONTEXT={os.environ.get('NATS_CONTEXT', '')}"
 
 
 def _check_options(*, store_dir: object, port: object, memory: object, fresh: object) -> None:
@@ -390,7 +401,7 @@ def current_server() -> Server | ExternalServer | None:
     """The server kvnb uses by default: ``NATS_URL``'s deployment, the running bundled one, or None."""
     external = external_url()  # NATS_URL, or the URL of the nats context named by NATS_CONTEXT
     if external:
-        return ExternalServer(url=external)
+        return ExternalServer(url=external, source=_external_source())
     with _lock:
         return _current if _current is not None and _current.is_running else None
 

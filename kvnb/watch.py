@@ -27,6 +27,7 @@ import nats.errors
 import nats.js.errors
 from nats.js import api
 
+from . import permissions
 from .entry import Entry, Operation
 from .errors import BucketNotFound, ServerError
 
@@ -68,8 +69,17 @@ class Watch:
 
     Made by :meth:`kvnb.KV.watch`. ``caught_up`` is an :class:`asyncio.Event` set once the
     initial values (latest per key, or all history with ``include_history``) have arrived;
-    :meth:`events` yields :data:`CAUGHT_UP` in order among the entries. ``last_revision`` is
-    the newest revision delivered; ``resumes`` counts consumers re-created after faults.
+    :meth:`events` yields :data:`CAUGHT_UP` in order among the entries. ``resumes`` counts
+    consumers re-created after faults.
+
+    Two revisions tell how far it got (0 before the first):
+
+    - ``last_revision``: the newest revision *received* from the server. It moves as soon as a
+      message arrives, before any iterator takes it (see :meth:`pending`), and also for the
+      DEL/PURGE markers that ``ignore_deletes`` drops. A resume starts after it.
+    - ``consumed_revision``: the revision of the last :class:`Entry` an iterator (``async for``
+      or :meth:`events`) has yielded: what your code has been handed. Remember this one to
+      start a later watch where you stopped reading (``from_revision=consumed_revision + 1``).
     """
 
     def __init__(self, nc: NATS, *, bucket: str, pattern: str = ">", include_history: bool = False,
@@ -83,6 +93,7 @@ class Watch:
         self._subject_prefix = f"$KV.{bucket}."
         self._filter = f"$KV.{bucket}.{pattern}"
         self._js = nc.jetstream(prefix=js_prefix)
+        self._js_prefix = js_prefix
         self._include_history = include_history
         self._ignore_deletes = ignore_deletes
         self._updates_only = updates_only
@@ -98,6 +109,7 @@ class Watch:
         self._queue: asyncio.Queue[object] = asyncio.Queue()
         self.caught_up = asyncio.Event()
         self.last_revision = 0
+        self.consumed_revision = 0
         self.resumes = 0
         self.error: str | None = None
         self._last_created: datetime | None = None
@@ -119,8 +131,22 @@ class Watch:
         if self._started:
             return self
         self._started = True
+        guard = permissions.guard(self._nc)
+        what = f"cannot watch bucket {self.bucket!r}"
+        api = f"{self._js_prefix}.CONSUMER.CREATE.{self._stream}"
+        subjects = (f"{self._js_prefix}.STREAM.INFO.{self._stream}", api, api + ".>")
+        task = guard.enter(subjects)
         try:
             await self._subscribe(initial=True)
+        except asyncio.CancelledError:
+            self._started = False
+            found = guard.take(task)  # cancelled because the server denied a subject: say so
+            if found is None:
+                raise
+            raise permissions.permission_error(what, *found) from None
+        except nats.js.errors.ServiceUnavailableError:
+            self._started = False
+            raise permissions.no_api(what, self._js_prefix) from None
         except nats.js.errors.NotFoundError:
             self._started = False
             raise BucketNotFound(
@@ -129,6 +155,9 @@ class Watch:
             ) from None
         except (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.errors.ConnectionClosedError) as err:
             self._started = False  # a later start() tries again
+            found = guard.recent(subjects)
+            if found is not None:
+                raise permissions.permission_error(what, *found) from None
             raise ServerError(
                 f"cannot watch bucket {self.bucket!r}: {err or type(err).__name__}. The server is stopped or "
                 "restarting, or JetStream is not enabled. Fix: check kvnb.current_server(), then start the watch again."
@@ -136,6 +165,8 @@ class Watch:
         except BaseException:
             self._started = False
             raise
+        finally:
+            guard.leave(task)
         from .client import add_reconnect_listener
 
         self._remove_listener = add_reconnect_listener(self._nc, self._on_reconnect)
@@ -195,6 +226,8 @@ class Watch:
                 return
             if self._held_flow_control and self._queue.qsize() < HIGH_WATER // 2:
                 self._release_flow_control()
+            if item is not CAUGHT_UP:
+                self.consumed_revision = item.revision  # type: ignore[attr-defined]
             yield item  # type: ignore[misc]
 
     def pending(self) -> int:

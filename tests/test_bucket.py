@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import datetime
 
 import pytest
 
 import kvnb
 from kvnb.client import NATS
+from kvnb.server import Server, launch
 
 # --- operations and values ------------------------------------------------------------------
 
@@ -278,3 +283,113 @@ async def test_purge_deletes(kv: kvnb.KV) -> None:
     assert await kv.history("a") == [] and await kv.history("b") == []
     assert [e.key for e in await kv.entries(include_markers=True)] == ["c"]
     assert (await kv.js.stream_info(f"KV_{kv.name}")).state.consumer_count == 0  # no watcher left behind
+
+
+# --- permission denials ---------------------------------------------------------------------
+
+DENIAL_BOUND = 3.0  # seconds; a denied request is never answered, and nats-py alone would wait 5 s
+
+
+@pytest.fixture(scope="module")
+def perm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Server, str]]:
+    """Account OWNER: ``admin`` may do anything, ``learner`` may write only bucket ``open``, ``noapi`` may not
+    use the JetStream API, ``noinbox`` may not receive replies. Account GUEST imports read access to bucket
+    ``shared`` under ``$JS.owner.API``."""
+    password = secrets.token_hex(8)
+    learner = {"publish": {"allow": ["$JS.API.>", "$KV.open.>"]}, "subscribe": {"allow": ["_INBOX.>"]}}
+    noapi = {"publish": {"allow": ["$KV.>"]}, "subscribe": {"allow": ["_INBOX.>"]}}
+    noinbox = {"subscribe": {"allow": ["mine.>"]}}
+    shared = ("STREAM.INFO.KV_shared", "DIRECT.GET.KV_shared.>")
+    exports = ", ".join(f'{{ service: "$JS.API.{s}" }}' for s in shared)
+    imports = ", ".join(f'{{ service: {{ account: OWNER, subject: "$JS.API.{s}" }}, to: "$JS.owner.API.{s}" }}'
+                        for s in shared)
+    users = [f"{{ user: {name}, password: {password}, permissions: {json.dumps(perms)} }}"
+             for name, perms in (("learner", learner), ("noapi", noapi), ("noinbox", noinbox))]
+    config = (
+        "accounts {\n"
+        f"  OWNER: {{ jetstream: enabled, users: [ {{ user: admin, password: {password} }}, {', '.join(users)} ],\n"
+        f"          exports: [ {exports} ] }}\n"
+        f"  GUEST: {{ jetstream: enabled, users: [ {{ user: guest, password: {password} }} ],\n"
+        f"          imports: [ {imports} ] }}\n"
+        "}\n"
+    )
+    path = tmp_path_factory.mktemp("perm") / "perm.conf"
+    path.write_text(config)
+    server = launch(config_file=path, name="kvnb-perm")
+    try:
+        yield server, password
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def logins(perm_server: tuple[Server, str]) -> AsyncIterator[Callable[[str], Awaitable[NATS]]]:
+    server, password = perm_server
+    made: list[NATS] = []
+
+    async def login(user: str) -> NATS:
+        made.append(await kvnb.connect(server.url, user=user, password=password))
+        return made[-1]
+
+    try:
+        yield login
+    finally:
+        for conn in made:
+            await conn.close()
+
+
+async def test_a_denied_write_is_a_permission_error_at_once(logins: Callable[[str], Awaitable[NATS]]) -> None:
+    admin = await logins("admin")
+    locked = await kvnb.open_bucket("locked", history=2, nc=admin, fresh=True)
+    rev = await locked.put("mode", "blue")
+    await kvnb.open_bucket("open", history=2, nc=admin, fresh=True)
+    learner = await logins("learner")
+    mine = await kvnb.open_bucket("locked", nc=learner)  # the JetStream API is allowed, $KV.locked.> is not
+    assert (await mine.get("mode")).text == "blue"
+    writable = await kvnb.open_bucket("open", nc=learner)
+    # A denied write and an allowed one in flight together on one connection: only the denied one fails.
+    denied, allowed = await asyncio.wait_for(
+        asyncio.gather(mine.put("mode", "red"), writable.put("mode", "green"), return_exceptions=True), DENIAL_BOUND)
+    assert isinstance(allowed, int) and (await writable.get("mode")).revision == allowed
+    assert isinstance(denied, kvnb.PermissionDenied), denied
+    assert denied.subject == "$KV.locked.mode"
+    text = str(denied)
+    assert "put('mode'): permission denied: your user may not publish to '$KV.locked.mode'" in text
+    assert 'allow publish to "$KV.locked.>"' in text and "Rule:" in text and "Fix:" in text
+    for write in (mine.update("mode", "red", last=rev), mine.delete("mode"), mine.create("new", "x")):
+        with pytest.raises(kvnb.PermissionDenied, match=r"may not publish to '\$KV\.locked\."):
+            await asyncio.wait_for(write, DENIAL_BOUND)
+    assert (await locked.get("mode")).revision == rev
+
+
+async def test_a_denied_open_bucket_names_the_api_subject(logins: Callable[[str], Awaitable[NATS]]) -> None:
+    noapi = await logins("noapi")
+    with pytest.raises(kvnb.PermissionDenied) as err:
+        await asyncio.wait_for(kvnb.open_bucket("locked", nc=noapi), DENIAL_BOUND)
+    assert err.value.subject == "$JS.API.STREAM.INFO.KV_locked"
+    assert "open_bucket('locked'): permission denied" in str(err.value)
+    assert 'allow publish to "$JS.API.STREAM.INFO.KV_locked"' in str(err.value)
+
+
+async def test_no_permission_for_the_reply_inbox_says_so(logins: Callable[[str], Awaitable[NATS]]) -> None:
+    noinbox = await logins("noinbox")
+    for _ in range(2):  # the first request meets the denial; later ones must not wait for a reply either
+        with pytest.raises(kvnb.PermissionDenied, match=r"may not subscribe to '_inbox\..*allow subscribe to "
+                                                         r'"_INBOX\.>"'):
+            await asyncio.wait_for(kvnb.open_bucket("locked", nc=noinbox), DENIAL_BOUND)
+
+
+async def test_a_bucket_shared_by_another_account_is_read_only(logins: Callable[[str], Awaitable[NATS]]) -> None:
+    admin = await logins("admin")
+    owned = await kvnb.open_bucket("shared", history=2, nc=admin, fresh=True)
+    await owned.put("motd", "hello")
+    guest = await logins("guest")
+    shared = await kvnb.open_bucket("shared", nc=guest, js_prefix="$JS.owner.API")
+    assert (await shared.get("motd")).text == "hello"  # reads are exported to GUEST
+    with pytest.raises(kvnb.PermissionDenied, match=r"no stream in your account takes writes to '\$KV\.shared\.motd'"):
+        await asyncio.wait_for(shared.put("motd", "hacked"), DENIAL_BOUND)  # was: BucketNotFound "probably deleted"
+    with pytest.raises(kvnb.PermissionDenied, match=r"no JetStream API answered at '\$JS\.owner\.API'"):
+        await kvnb.open_bucket("other", nc=guest, js_prefix="$JS.owner.API")  # was: a raw ServiceUnavailableError
+    with pytest.raises(kvnb.PermissionDenied, match="no JetStream API answered"):
+        await kvnb.open_bucket("shared", nc=guest, js_prefix="$JS.owner.API", fresh=True)  # delete is not exported
+    assert (await owned.get("motd")).text == "hello"

@@ -20,7 +20,7 @@ import pytest
 
 import kvnb
 from kvnb.cli import build_parser
-from kvnb.doctor import run_checks, server_version_check
+from kvnb.doctor import check_redis, run_checks, server_version_check
 from kvnb.server import Server
 
 pytestmark = pytest.mark.timeout(90)
@@ -121,6 +121,22 @@ def test_doctor_connects_to_nats_url(nats_server: Server, monkeypatch: pytest.Mo
     text = "\n".join(lines)
     assert re.search(r"\[ok  \] connection: connected to kvnb-tests \(nats-server 2\.\d+", text)
     assert "[ok  ] JetStream: enabled" in text
+
+
+def test_doctor_reports_redis_and_a_missing_one_is_only_a_warning(monkeypatch: pytest.MonkeyPatch,
+                                                                    tmp_path: Path) -> None:
+    found = check_redis()
+    assert found.status == "ok" and re.search(r"redis-server \(v\d+\.\d+", found.detail), found
+    monkeypatch.delenv("KVNB_REDIS_SERVER", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing on PATH: as on a machine without Redis
+    missing = check_redis()
+    assert missing.status == "warn" and "not found" in missing.detail
+    assert missing.fix.startswith("sudo apt-get install redis-server")
+    lines: list[str] = []
+    assert run_checks(write=lines.append) == 0, "\n".join(lines)  # optional: it must not fail the doctor
+    text = "\n".join(lines)
+    assert "[warn] redis-server (optional): not found" in text
+    assert "fix: sudo apt-get install redis-server" in text and "0 problem(s)" in text
 
 
 def test_old_server_is_a_warning_that_says_what_will_not_work() -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import shutil
 import socket
+import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -106,6 +109,32 @@ async def test_right_credentials_work(auth_server: Server) -> None:
         assert (await kv.get("k")).revision == rev
     finally:
         await nc.close()
+
+
+@pytest.fixture(scope="module")
+def tls_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A TLS server whose certificate is self-signed (made now): no client's CA list trusts it."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command")
+    d = tmp_path_factory.mktemp("tls")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-keyout", "server.key", "-out", "server.pem", "-days", "1", "-subj", "/CN=kvnb-test",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], cwd=d, check=True, capture_output=True, timeout=30)
+    cert, key = (json.dumps(str(d / name)) for name in ("server.pem", "server.key"))
+    (d / "tls.conf").write_text(f"tls {{ cert_file: {cert}, key_file: {key} }}\n")
+    with launch(config_file=d / "tls.conf", name="kvnb-tls") as server:
+        yield server
+
+
+async def test_an_untrusted_certificate_names_the_tls_settings(tls_server: Server) -> None:
+    for url in (tls_server.url.replace("nats://", "tls://"), tls_server.url):  # nats:// upgrades to TLS too
+        with pytest.raises(kvnb.ConnectError) as err:
+            await asyncio.wait_for(kvnb.connect(url, timeout=10), 5)  # a bad certificate is final: no retries
+        text = str(err.value)
+        assert "CERTIFICATE_VERIFY_FAILED" in text and url in text
+        assert "Fix: check the TLS settings: NATS_CA" in text
+        assert "NATS_CERT and NATS_KEY" in text and "tls=ssl.create_default_context(cafile=" in text
+        assert "check that a NATS server listens there" not in text  # one does: the generic fix misleads
 
 
 def test_config_file_must_exist(tmp_path: Path) -> None:

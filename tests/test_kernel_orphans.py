@@ -20,7 +20,7 @@ from jupyter_client import KernelManager
 
 ACTIONS = ("interrupt", "restart", "shutdown", "sigkill")
 ROUNDS = 2
-STRESS_ROUNDS = 20
+STRESS_ROUNDS = int(os.environ.get("KVNB_STRESS_ROUNDS", "20"))
 GONE_WITHIN = 2.0
 START_CODE = "import kvnb\ns = kvnb.start_server()\nprint(s.pid, s.port)"
 

@@ -265,6 +265,23 @@ def test_nats_url_means_nothing_is_spawned(monkeypatch: pytest.MonkeyPatch, caps
         server.restart()
 
 
+def test_nats_context_is_named_as_the_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str], default_server_cleanup: None) -> None:
+    context = tmp_path / "workshop.json"
+    context.write_text('{"url": "nats://10.1.2.4:4222"}')
+    monkeypatch.setenv("NATS_CONTEXT", str(context))  # NATS_URL is unset (conftest)
+    live = len(_process._live)
+    server = kvnb.start_server()
+    out = capsys.readouterr().out
+    assert f"kvnb: NATS_CONTEXT={context} is set, using the NATS deployment at nats://10.1.2.4:4222" in out
+    assert "NATS_URL" not in out  # it was not set: saying so would send the learner looking for it
+    assert len(_process._live) == live
+    assert isinstance(server, ExternalServer) and server.source == f"NATS_CONTEXT={context}"
+    assert f"from NATS_CONTEXT={context}" in repr(kvnb.current_server())
+    with pytest.raises(kvnb.NotSupported, match="unset NATS_CONTEXT to use the bundled server"):
+        server.restart()
+
+
 def test_spawned_from_a_short_lived_thread_survives_the_thread() -> None:
     # PR_SET_PDEATHSIG fires when the forking *thread* ends: kvnb forks from a long-lived one.
     box: dict[str, Server] = {}

@@ -129,6 +129,29 @@ async def test_entries_carry_revision_time_and_delta(kv: kvnb.KV) -> None:
     assert watch.last_revision == r2
 
 
+async def test_last_revision_is_received_consumed_revision_is_yielded(kv: kvnb.KV) -> None:
+    revs = [await kv.put("k", str(i)) for i in range(3)]
+    async with kv.watch("k", include_history=True) as watch:
+        await watch.wait_caught_up(TIMEOUT)
+        # Everything has arrived, nothing has been taken yet.
+        assert (watch.last_revision, watch.consumed_revision, watch.pending()) == (revs[-1], 0, 4)
+        events = watch.events()
+        for rev in revs:
+            assert (await take(events, 1))[0].revision == rev  # type: ignore[attr-defined]
+            assert (watch.last_revision, watch.consumed_revision) == (revs[-1], rev)
+        assert await take(events, 1) == [CAUGHT_UP]
+        assert watch.consumed_revision == revs[-1]  # CAUGHT_UP is no entry
+    async with kv.watch("k", updates_only=True, ignore_deletes=True) as skipping:
+        put = await kv.put("k", "new")
+        await take(aiter(skipping), 1)
+        gone = await kv.delete("k")  # received, but ignore_deletes never hands it to the iterator
+        for _ in range(100):
+            if skipping.last_revision == gone:
+                break
+            await asyncio.sleep(0.01)
+        assert (skipping.last_revision, skipping.consumed_revision) == (gone, put)
+
+
 async def test_stop_deletes_the_consumer_and_ends_iteration(kv: kvnb.KV) -> None:
     assert await consumer_count(kv) == 0
     watch = await kv.watch()

@@ -1,7 +1,10 @@
 // Timeline front end: one lane per key, one column per revision (the axis is shared by every key).
 // The picture arrives once as a snapshot, then as deltas: new marks, marks now gone, marks dropped.
 
-const COL_W = 13;
+const COL_W = 13; // px per revision column; wider while few columns, so each can carry its number
+const FEW_COLS = 20; // up to this many columns every one is labelled; beyond, every 5th, then every 10th
+const labelWidth = (rev) => String(rev).length * 7 + 6; // px of an axis number at the tick's 11px font
+const tickEvery = (ncols) => (ncols <= FEW_COLS ? 1 : ncols <= 100 ? 5 : 10);
 const GONE_TEXT = { history: "gone: the bucket's history depth dropped it", purge: "gone: removed by a later purge" };
 
 function markTitle(key, m) {
@@ -37,8 +40,9 @@ export default {
     let keys = [], tracks = [], axis = null, ncols = 0, blanks = 0, selected = null;
     let marks = new Map(); // revision -> {el, row}
     let gaps = []; // [first, last, el]
+    let colW = COL_W, colRevs = [], tickStep = 0, ticked = 0; // column width; revision of each column; axis labels
 
-    const setWidth = () => { lanesBox.style.setProperty("--kvnb-tl-cols", ncols); for (const t of [axis, ...tracks]) if (t) t.style.width = `${Math.max(1, ncols) * COL_W}px`; };
+    const setWidth = () => { lanesBox.style.setProperty("--kvnb-tl-cols", ncols); for (const t of [axis, ...tracks]) if (t) t.style.width = `${Math.max(1, ncols) * colW}px`; };
     const lane = (label, cls) => {
       const track = h("div", { class: "kvnb-tl-track" });
       lanesBox.append(h("div", { class: `kvnb-tl-lane ${cls || ""}` }, h("div", { class: "kvnb-tl-label", title: label, text: label }), track));
@@ -47,11 +51,23 @@ export default {
     const reset = () => {
       lanesBox.replaceChildren();
       keys = []; tracks = []; ncols = 0; blanks = 0; marks = new Map(); gaps = [];
+      colRevs = []; tickStep = 0; ticked = 0;
       axis = lane("revision →", "kvnb-tl-axis");
     };
     const addKey = (key) => { keys.push(key); tracks.push(lane(key)); };
-    const tick = (col, rev) => {
-      if (col % 10 === 0) axis.append(h("span", { class: "kvnb-tl-tick", style: `left:${col * COL_W}px`, text: rev }));
+    const left = (col) => col * colW + (colW - COL_W) / 2; // a mark sits in the middle of its column
+    const ticks = () => { // label every column while few, else every 5th / 10th; relabel when the step changes
+      const step = tickEvery(ncols);
+      if (step !== tickStep) {
+        for (const t of axis.querySelectorAll(".kvnb-tl-tick")) t.remove();
+        tickStep = step; ticked = 0;
+      }
+      for (let col = Math.ceil(ticked / step) * step; col < ncols; col += step) {
+        const w = labelWidth(colRevs[col]);
+        axis.append(h("span", { class: "kvnb-tl-tick", "data-tick": colRevs[col], text: colRevs[col],
+          style: `left:${Math.max(0, left(col) + (COL_W - 1) / 2 - w / 2)}px;width:${w}px` }));
+      }
+      ticked = ncols;
     };
     const addMark = (m) => {
       const [laneIx, rev, letter, , , , gone] = m;
@@ -63,10 +79,10 @@ export default {
       node.dataset.revision = rev;
       node.dataset.op = op;
       if (gone) node.dataset.gone = gone;
-      node.style.left = `${ncols * COL_W}px`;
+      node.style.left = `${left(ncols)}px`;
       node.textContent = letter;
       tracks[laneIx].append(node);
-      tick(ncols, rev);
+      colRevs.push(rev);
       marks.set(rev, { el: node, row: m });
       ncols += 1;
     };
@@ -91,10 +107,10 @@ export default {
     const addGap = (g) => {
       const [first, last] = g;
       const text = first === last ? `revision ${first}` : `revisions ${first}–${last}`;
-      const node = h("div", { class: "kvnb-tl-gap", "data-first": first, "data-last": last, style: `left:${ncols * COL_W}px`,
+      const node = h("div", { class: "kvnb-tl-gap", "data-first": first, "data-last": last, style: `left:${left(ncols)}px`,
         title: `${text} never delivered: removed (superseded, purged or expired) before anyone read them` });
       axis.append(node);
-      tick(ncols, first);
+      colRevs.push(first);
       gaps.push([first, last]);
       ncols += 1;
     };
@@ -103,15 +119,22 @@ export default {
       items.sort((a, b) => a[0] - b[0]);
       for (const [, m, g] of items) { if (m) addMark(m); else addGap(g); }
     };
-    const relayout = () => { // drop blank columns left by marks the lanes no longer keep
+    const relayout = (dropOldGaps = true) => { // drop blank columns left by marks the lanes no longer keep
       const oldKeys = keys, rows = [...marks.values()].map((x) => x.row);
       const firstKept = rows.length ? Math.min(...rows.map((r) => r[1])) : Infinity;
-      const keptGaps = gaps.filter((g) => g[1] >= firstKept);
+      const keptGaps = dropOldGaps ? gaps.filter((g) => g[1] >= firstKept) : gaps;
       reset();
       for (const k of oldKeys) addKey(k);
       addItems(rows, keptGaps);
     };
-    const atEnd = () => scroller.scrollLeft + scroller.clientWidth >= scroller.scrollWidth - 3 * COL_W;
+    // Few columns: wide enough for every column's number (the newest is the longest); many: narrow.
+    const wantWidth = () => (ncols > FEW_COLS || !ncols ? COL_W : Math.max(COL_W, labelWidth(colRevs[ncols - 1]) + 2));
+    const fit = () => {
+      for (let i = 0; i < 2 && wantWidth() !== colW; i++) { colW = wantWidth(); relayout(false); }
+      ticks();
+      setWidth();
+    };
+    const atEnd = () => scroller.scrollLeft + scroller.clientWidth >= scroller.scrollWidth - 3 * colW;
     const showStatus = (s) => {
       if (!s) return;
       const parts = [`${s.keys} keys`, `${s.events} revisions seen`, `last revision ${s.last_revision}`];
@@ -129,7 +152,7 @@ export default {
         lanesBox.remove(); // build off-document, attach once
         for (const k of data.keys) addKey(k);
         addItems(data.marks, data.gaps);
-        setWidth();
+        fit();
         scroller.append(lanesBox);
         showStatus(data.status);
         scroller.scrollLeft = scroller.scrollWidth;
@@ -150,7 +173,7 @@ export default {
         }
         addItems(data.marks, data.gaps);
         if (blanks > 200 && blanks * 2 > ncols) relayout();
-        setWidth();
+        fit();
         showStatus(data.status);
         if (follow) scroller.scrollLeft = scroller.scrollWidth;
       });

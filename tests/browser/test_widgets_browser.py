@@ -5,6 +5,7 @@ Run them alone with ``pytest -m browser tests/browser``. Screenshots land in ``t
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import time
 from collections.abc import AsyncIterator
@@ -141,6 +142,19 @@ async def test_watchfeed_and_timeline_show_puts_live(open_notebook: OpenNotebook
     for selector in selectors:
         attrs = await _attrs(nb, selector)
         assert attrs["data-key"] == "size" and (attrs["data-op"] or "").upper() in ("DEL", "DELETE"), attrs
+
+    # Few revisions: every column carries its number on the axis, readable, centred over its marks, not overlapping.
+    ticks = await nb.page.eval_on_selector_all(".kvnb-timeline .kvnb-tl-axis .kvnb-tl-tick", """els => els.map(e => {
+        const r = e.getBoundingClientRect();
+        const m = document.querySelector(`.kvnb-timeline .kvnb-mark[data-revision="${e.textContent}"]`);
+        const mr = m ? m.getBoundingClientRect() : null;
+        return {text: e.textContent, size: parseFloat(getComputedStyle(e).fontSize), left: r.left, right: r.right,
+                fits: e.scrollWidth <= e.clientWidth + 1,
+                off: mr ? Math.abs((r.left + r.right - mr.left - mr.right) / 2) : 99};
+    })""")
+    assert [t["text"] for t in ticks] == [str(r) for r in [*revisions, deleted_rev]], ticks
+    assert all(t["size"] >= 11 and t["fits"] and t["off"] <= 2 for t in ticks), ticks
+    assert all(a["right"] <= b["left"] + 0.5 for a, b in itertools.pairwise(ticks)), ticks
 
     # Selecting a mark shows its value (only in titles until then, so the text must change).
     assert '"blue"' not in await nb.page.locator(".kvnb-timeline").inner_text()
