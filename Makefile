@@ -13,7 +13,7 @@ help:
 	@echo "make test    set everything up and run every test (unit, fault, notebooks, browser)"
 	@echo "make lint    ruff"
 	@echo "make learner regenerate the learner copies of the notebooks (solutions removed)"
-	@echo "make bench   benchmarks against raw nats-py; writes docs/benchmarks.md"
+	@echo "make bench   benchmarks against raw nats-py (writes docs/benchmarks.md), then the 20-round stress tests"
 
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "kvnb needs Python 3.11 or newer; set PYTHON=python3.11")'
@@ -62,6 +62,7 @@ check-learner: $(STAMP)
 
 bench: $(STAMP) system-deps
 	$(PY) -m bench
+	$(PY) -m pytest tests -m stress -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-output

@@ -25,6 +25,9 @@ def run(rounds: int = 1) -> list[Row]:
     env = {k: v for k, v in os.environ.items() if k != "NATS_URL"}
     argv = [sys.executable, "-m", "pytest", "notebooks", "--nbval-lax", "--kvnb-server", "-q",
             "-p", "no:cacheprovider", "-o", "addopts=", "-rf"]
+    sanitize = ROOT / "notebooks" / "nbval_sanitize.cfg"
+    if sanitize.is_file():  # the same invocation as `make test`
+        argv += ["--nbval-sanitize-with", str(sanitize.relative_to(ROOT))]
     t0 = time.perf_counter()
     done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=TIMEOUT)
     elapsed = time.perf_counter() - t0
