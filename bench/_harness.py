@@ -7,11 +7,12 @@ ratio, and the table shows the median of the rounds' ratios beside the absolute 
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypedDict
 
 ROUNDS = int(os.environ.get("KVNB_BENCH_ROUNDS", "5"))
@@ -29,6 +30,18 @@ class Row(TypedDict, total=False):
     goal: str
     ok: bool | None
     note: str
+
+
+def run_async(measure: Callable[[int], Coroutine[Any, Any, list[Row]]], rounds: int) -> list[Row]:
+    """Run a benchmark's ``measure(rounds)`` in a new event loop; it starts its own servers, so NATS_URL is dropped."""
+    os.environ.pop("NATS_URL", None)
+    return asyncio.run(measure(rounds))
+
+
+def print_rows(rows: list[Row]) -> None:
+    """What ``python -m bench.bench_NAME`` prints: one row a line."""
+    for r in rows:
+        print(r)
 
 
 def median(values: list[float]) -> float:

@@ -8,7 +8,6 @@ difference measured is the Python layer kvnb adds (validation, encoding, error m
 from __future__ import annotations
 
 import asyncio
-import os
 
 import nats
 from nats.js import api
@@ -16,7 +15,7 @@ from nats.js import api
 import kvnb
 from kvnb.server import launch
 
-from ._harness import ROUNDS, Row, interleaved, median, row, throughput_row
+from ._harness import ROUNDS, Row, interleaved, median, print_rows, row, run_async, throughput_row
 
 GROUP = "KV operations (ops/s, higher is better)"
 SEQ_OPS = 100  # per timed chunk
@@ -181,10 +180,8 @@ async def _client_side_put(raw, kv: kvnb.KV, rounds: int) -> Row:  # type: ignor
 
 def run(rounds: int = ROUNDS) -> list[Row]:
     """Measure and return the table rows."""
-    os.environ.pop("NATS_URL", None)
-    return asyncio.run(_measure(rounds))
+    return run_async(_measure, rounds)
 
 
 if __name__ == "__main__":
-    for r in run():
-        print(r)
+    print_rows(run())

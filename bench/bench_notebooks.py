@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from ._harness import Row, row
+from ._harness import Row, print_rows, row
 
 GROUP = "Notebook suite"
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,5 +48,4 @@ def _summary(output: str) -> str:
 
 
 if __name__ == "__main__":
-    for r in run():
-        print(r)
+    print_rows(run())

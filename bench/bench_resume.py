@@ -21,7 +21,7 @@ import nats.errors
 import kvnb
 from kvnb.server import Server, launch
 
-from ._harness import Row, median, row
+from ._harness import Row, median, print_rows, row, run_async
 
 GROUP = "Watch resume after a server restart (lower is better)"
 ROUNDS = int(os.environ.get("KVNB_BENCH_RESUME_ROUNDS", "3"))  # each costs ~20 s: nats-py's watcher is slow
@@ -166,10 +166,8 @@ async def _measure(rounds: int) -> list[Row]:
 
 def run(rounds: int = ROUNDS) -> list[Row]:
     """Measure and return the table rows."""
-    os.environ.pop("NATS_URL", None)
-    return asyncio.run(_measure(min(rounds, ROUNDS)))
+    return run_async(_measure, min(rounds, ROUNDS))
 
 
 if __name__ == "__main__":
-    for r in run():
-        print(r)
+    print_rows(run())

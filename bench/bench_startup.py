@@ -9,8 +9,6 @@ ports file and log line instead.
 
 from __future__ import annotations
 
-import asyncio
-import os
 import socket
 import tempfile
 import time
@@ -23,7 +21,7 @@ import kvnb
 from kvnb import _process
 from kvnb.server import HOST, find_nats_server
 
-from ._harness import ROUNDS, Row, median, row
+from ._harness import ROUNDS, Row, median, print_rows, row, run_async
 
 GROUP = "Start-up (lower is better)"
 
@@ -100,10 +98,8 @@ async def _measure(rounds: int) -> list[Row]:
 
 def run(rounds: int = ROUNDS) -> list[Row]:
     """Measure and return the table rows."""
-    os.environ.pop("NATS_URL", None)
-    return asyncio.run(_measure(rounds))
+    return run_async(_measure, rounds)
 
 
 if __name__ == "__main__":
-    for r in run():
-        print(r)
+    print_rows(run())

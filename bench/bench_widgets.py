@@ -30,7 +30,7 @@ import kvnb
 from kvnb.model import event
 from kvnb.server import launch
 
-from ._harness import ROUNDS, Row, median, row
+from ._harness import ROUNDS, Row, median, print_rows, row, run_async
 
 GROUP = "Widgets"
 BURST = 20_000
@@ -257,10 +257,8 @@ async def _measure(rounds: int) -> list[Row]:
 
 def run(rounds: int = ROUNDS) -> list[Row]:
     """Measure and return the table rows."""
-    os.environ.pop("NATS_URL", None)
-    return asyncio.run(_measure(rounds))
+    return run_async(_measure, rounds)
 
 
 if __name__ == "__main__":
-    for r in run():
-        print(r)
+    print_rows(run())

@@ -4,6 +4,9 @@ Shared by the bundled nats-server, the local cluster and the Redis comparison. A
 started in its own session, so a kernel *interrupt* (SIGINT to the process group) does not
 reach it, and with ``PR_SET_PDEATHSIG`` on Linux, so it gets SIGKILL when the kernel dies,
 even by SIGKILL. An ``atexit`` hook stops whatever is still running at a normal exit.
+
+:class:`ManagedProcess` is the lifecycle those three classes share (pid, log, ready wait, halt);
+:class:`Shared` is the one instance per process that ``start_server``/``start_redis``/``start_cluster`` hand out.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import atexit
 import concurrent.futures
 import ctypes
 import ctypes.util
+import fcntl
 import os
 import queue
 import shutil
@@ -24,7 +28,7 @@ import time
 import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, Generic, Protocol, Self, TypeVar
 
 T = TypeVar("T")
 
@@ -156,6 +160,23 @@ def find_executable(name: str, *, env_var: str, install_hint: str) -> Path:
     )
 
 
+def lock_exclusive(path: Path, *, in_use: str) -> IO[bytes]:
+    """Take a lock on ``path`` (created if missing), held until the returned file is closed.
+
+    nats-server takes no lock on its store, and two servers on one store corrupt it: kvnb holds
+    this one while it runs a server there. When another holder has it, ServerStartError(``in_use``).
+    """
+    from .errors import ServerStartError
+
+    handle = open(path, "a+b")  # noqa: SIM115 - the caller holds it open while the server runs
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise ServerStartError(in_use) from None
+    return handle
+
+
 def wait_until(predicate: Callable[[], bool], *, timeout: float, interval: float = 0.002,
                alive: Callable[[], bool] | None = None) -> bool:
     """Poll ``predicate`` until true or ``timeout``; stop early (False) if ``alive()`` turns false."""
@@ -178,3 +199,119 @@ def tail(path: Path, lines: int = 15, *, offset: int = 0) -> str:
     except OSError:
         return "(no log)"
     return "\n".join(text.splitlines()[-lines:]) or "(log is empty)"
+
+
+class ManagedProcess:
+    """What kvnb's process-owning classes share: a child in ``_proc`` that logs to ``log_path``.
+
+    Subclasses (dataclasses) declare ``_proc`` as a field and define ``log_path`` and ``stop()``;
+    ``with`` stops them at the end of the block.
+    """
+
+    _proc: subprocess.Popen[bytes] | None
+
+    @property
+    def log_path(self) -> Path:
+        raise NotImplementedError
+
+    @property
+    def pid(self) -> int | None:
+        """The process id, or None while the process is not running."""
+        proc = self._proc
+        return proc.pid if proc is not None and proc.poll() is None else None
+
+    @property
+    def is_running(self) -> bool:
+        """True while the process runs."""
+        return self.pid is not None
+
+    def _log_size(self) -> int:
+        """The log's size now: logs are appended across restarts, so a start reads only from here on."""
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def _log_text(self, offset: int = 0) -> str:
+        """The log from byte ``offset`` on ("" when there is none yet)."""
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(offset)
+                return log.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def _wait_started(self, ready: Callable[[], bool], *, timeout: float, interval: float = 0.002,
+                      not_ready: str = "did not become ready") -> str | None:
+        """Wait until ``ready()`` while the process runs: None once it is.
+
+        Otherwise the process is ended (SIGTERM, SIGKILL after 1 s) and forgotten, and the reason
+        is returned for the error message: ``"exited with code N"`` or ``not_ready``.
+        """
+        proc = self._proc
+        if proc is None:
+            return "is not running"
+
+        def alive() -> bool:
+            return proc.poll() is None
+
+        if wait_until(ready, timeout=timeout, interval=interval, alive=alive) and alive():
+            return None
+        code = proc.poll()  # before terminate(): only an exit of its own counts as "exited"
+        terminate(proc, grace=1.0)
+        self._proc = None
+        return f"exited with code {code}" if code is not None else not_ready
+
+    def _halt(self, sig: int, *, grace: float = 5.0) -> None:
+        """Send ``sig`` (SIGKILL after ``grace`` seconds), reap the process and forget it."""
+        if self._proc is not None:
+            terminate(self._proc, sig=sig, grace=grace)
+            self._proc = None
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class _Stoppable(Protocol):
+    @property
+    def is_running(self) -> bool: ...
+
+    def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=_Stoppable)
+
+
+class Shared(Generic[S]):
+    """The one instance a ``start_*`` function shares in this process (default server, Redis, cluster).
+
+    Hold ``lock`` (re-entrant) while checking and replacing ``value``, so two threads never start two.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.value: S | None = None
+
+    def running(self) -> S | None:
+        """The shared instance while it runs, else None."""
+        with self.lock:
+            value = self.value
+            return value if value is not None and value.is_running else None
+
+    def release(self, instance: object) -> None:
+        """Forget ``instance`` if it is the shared one (its ``stop()`` calls this)."""
+        with self.lock:
+            if self.value is instance:
+                self.value = None
+
+    def stop(self) -> None:
+        """Stop the shared instance, if any."""
+        with self.lock:
+            if self.value is not None:
+                self.value.stop()

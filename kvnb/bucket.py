@@ -20,9 +20,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import sys
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import nats.errors
 import nats.js.errors
@@ -49,6 +50,9 @@ __all__ = ["KV", "BucketInfo", "delete_bucket", "open_bucket"]
 
 _UNSET: Any = object()
 _WRONG_LAST = re.compile(r"wrong last sequence: (\d+)")
+_valid_key = v.VALID_KEY.fullmatch  # check_key's fast path, without the call (it runs on every put/get)
+_EXPECTED_LAST = api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE
+_MARKER = "Nats-Marker-Reason"
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ class BucketInfo:
 
 
 def _operation(headers: dict[str, str] | None) -> Operation:
+    """A stored message's operation, from the headers a delete, purge or the server (a TTL's expiry) sets."""
     if not headers:
         return "PUT"
     op = headers.get("KV-Operation")
@@ -84,6 +89,10 @@ def _operation(headers: dict[str, str] | None) -> Operation:
 def _header_size(headers: dict[str, str]) -> int:
     """Bytes of the header block nats-py sends: ``NATS/1.0\\r\\n`` + ``Key: value\\r\\n`` each + ``\\r\\n``."""
     return 10 + sum(len(k.encode()) + 2 + len(val.encode()) + 2 for k, val in headers.items()) + 2
+
+
+# An update's header block less the digits of its revision (ASCII: one byte each).
+_UPDATE_HEADER_SIZE = _header_size({_EXPECTED_LAST: ""})
 
 
 class _ServerErrors:
@@ -177,6 +186,7 @@ class KV:
         # JetStream API subjects this bucket's reads use (a permission denial names one of them)
         self._api_get = f"{js_prefix}.DIRECT.GET.{self._stream}" if self._direct else \
             f"{js_prefix}.STREAM.MSG.GET.{self._stream}"
+        self._api_get_pre = self._api_get + "."  # + key subject: a direct get of a key's latest entry
 
     def __repr__(self) -> str:
         return f"<kvnb.KV bucket {self.name!r}, history {self.history_depth}>"
@@ -209,33 +219,69 @@ class KV:
 
     async def _publish(self, key: str, data: bytes, headers: dict[str, str] | None, *, what: str,
                        expected: int | None = None, operation: str = "put") -> int:
+        """The write path of create, delete and purge (put and update inline it: they are the hot ones)."""
         self._check_size(data, headers, what)
-        if getattr(self.nc, "_kvnb_fresh_at", None) != server_starts():  # hot path: skip the call when fresh
-            await ensure_fresh(self.nc)
+        nc = self.nc
+        if getattr(nc, "_kvnb_fresh_at", None) != server_starts():  # hot path: skip the call when fresh
+            await ensure_fresh(nc)
         subject = self._pre + key
         guard = self._guard
         task = guard.enter((subject,))  # a permission violation on subject cancels this call at once
         try:
             ack = await self.js.publish(subject, data, headers=headers)
-        except nats.js.errors.APIError as err:
+        except BaseException:
+            self._write_failed(key, subject, task, expected, operation)
+            raise  # not reached: _write_failed always raises
+        finally:
+            guard.leave(task)
+        return ack.seq
+
+    def _write_failed(self, key: str, subject: str, task: asyncio.Task[Any], expected: int | None,
+                      operation: str) -> NoReturn:
+        """Raise the kvnb error for the exception being handled in a write (called from ``except``).
+
+        Server refusals become :class:`Conflict` (lost compare-and-set) or :class:`ServerError`;
+        denials and transport errors are mapped by :class:`_ServerErrors`; anything else (a real
+        cancel, KeyboardInterrupt ...) is re-raised as it is.
+        """
+        err = sys.exc_info()[1]
+        what = f"{operation}({key!r})"
+        if isinstance(err, nats.js.errors.APIError):
             if err.err_code in (10071, 10164) and expected is not None:
                 found = _WRONG_LAST.search(err.description or "")
                 current = int(found.group(1)) if found else None
                 raise Conflict(key, expected, current, operation) from None
             raise ServerError(f"{what}: the server refused it: {err.description} (code {err.err_code}).") from None
+        with _server_errors(what, self._guard, (subject,), js_prefix=self._js_prefix, bucket=self.name, task=task):
+            raise  # the exception the caller is handling, for _server_errors to map
+
+    # --- writes -------------------------------------------------------------------------------
+    # put, update and get are written out flat (no helper coroutine, no context manager, nothing
+    # formatted unless something fails): each costs within a few percent of raw nats-py's
+    # (bench/bench_kv.py). The slow paths call the same checks as the other methods.
+    async def put(self, key: str, value: str | bytes) -> int:
+        """Store ``value`` under ``key``; returns the new revision."""
+        if type(key) is not str or _valid_key(key) is None:
+            v.check_key(key)  # raises, with the rule that was broken
+        nc = self.nc
+        kind = type(value)
+        data = value if kind is bytes else value.encode() if kind is str else self._encode(value)
+        size = len(data)
+        if size > nc.max_payload or size > self.max_value_size >= 0:
+            data = self._encode(value)  # over a limit: the exact rule (and its message) decides
+        if getattr(nc, "_kvnb_fresh_at", None) != server_starts():
+            await ensure_fresh(nc)
+        subject = self._pre + key
+        guard = self._guard
+        task = guard.enter((subject,))  # a permission violation on subject cancels this call at once
+        try:
+            ack = await self.js.publish(subject, data)
         except BaseException:
-            # map denials and transport errors (timeouts, closed, no stream); others pass through
-            with _server_errors(what, guard, (subject,), js_prefix=self._js_prefix, bucket=self.name, task=task):
-                raise
+            self._write_failed(key, subject, task, None, "put")
+            raise  # not reached
         finally:
             guard.leave(task)
         return ack.seq
-
-    # --- writes -------------------------------------------------------------------------------
-    async def put(self, key: str, value: str | bytes) -> int:
-        """Store ``value`` under ``key``; returns the new revision."""
-        v.check_key(key)
-        return await self._publish(key, self._encode(value), None, what=f"put({key!r})")
 
     async def create(self, key: str, value: str | bytes, *, ttl: float | None = None) -> int:
         """Store ``value`` only if ``key`` has no value (never written, deleted or purged).
@@ -268,11 +314,32 @@ class KV:
 
         Raises :class:`Conflict` (with the current revision) when another write came first.
         """
-        v.check_key(key)
-        v.check_revision(last, what="last", allow_zero=True)
-        data = self._encode(value)
-        headers = {api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE: str(last)}
-        return await self._publish(key, data, headers, what=f"update({key!r})", expected=last, operation="update")
+        if type(key) is not str or _valid_key(key) is None:
+            v.check_key(key)
+        if type(last) is not int or last < 0:  # bool is not int here: check_revision rejects it
+            v.check_revision(last, what="last", allow_zero=True)
+        last_s = str(last)
+        headers = {_EXPECTED_LAST: last_s}
+        nc = self.nc
+        kind = type(value)
+        data = value if kind is bytes else value.encode() if kind is str else self._encode(value)
+        size = len(data) + _UPDATE_HEADER_SIZE + len(last_s)
+        if size > nc.max_payload or size > self.max_value_size >= 0:
+            data = self._encode(value)  # over a limit: the exact rules (and their messages) decide
+            self._check_size(data, headers, f"update({key!r})")
+        if getattr(nc, "_kvnb_fresh_at", None) != server_starts():
+            await ensure_fresh(nc)
+        subject = self._pre + key
+        guard = self._guard
+        task = guard.enter((subject,))
+        try:
+            ack = await self.js.publish(subject, data, headers=headers)
+        except BaseException:
+            self._write_failed(key, subject, task, last, "update")
+            raise  # not reached
+        finally:
+            guard.leave(task)
+        return ack.seq
 
     async def delete(self, key: str, *, last: int | None = None) -> int:
         """Place a DEL marker (a tombstone; earlier revisions stay in history). Returns its revision.
@@ -320,35 +387,44 @@ class KV:
         Raises :class:`KeyNotFound` when there is none and :class:`KeyDeleted` when the entry is a
         DEL or PURGE marker.
         """
-        v.check_key(key)
+        if type(key) is not str or _valid_key(key) is None:
+            v.check_key(key)
         if revision is not None:
             v.check_revision(revision, what="revision")
-        await ensure_fresh(self.nc)
+        nc = self.nc
+        if getattr(nc, "_kvnb_fresh_at", None) != server_starts():
+            await ensure_fresh(nc)
         subject = self._pre + key
-        api_subject = f"{self._api_get}.{subject}" if self._direct and revision is None else self._api_get
-        with _server_errors(f"get({key!r})", self._guard, (api_subject,), js_prefix=self._js_prefix):
-            try:
-                if revision is None:
-                    msg = await self.js.get_msg(self._stream, subject=subject, direct=self._direct)
-                else:
-                    msg = await self.js.get_msg(self._stream, seq=revision, direct=self._direct)
-            except nats.js.errors.NotFoundError:
-                raise KeyNotFound(self.name, key, revision) from None
-            except nats.js.errors.ServiceUnavailableError:
-                raise  # no JetStream API answered: _server_errors explains it
-            except nats.js.errors.APIError as err:
+        api_subject = self._api_get_pre + subject if self._direct and revision is None else self._api_get
+        guard = self._guard
+        task = guard.enter((api_subject,))  # a permission violation on it cancels this call at once
+        try:
+            if revision is None:
+                msg = await self.js.get_msg(self._stream, subject=subject, direct=self._direct)
+            else:
+                msg = await self.js.get_msg(self._stream, seq=revision, direct=self._direct)
+        except nats.js.errors.NotFoundError:
+            raise KeyNotFound(self.name, key, revision) from None
+        except BaseException as err:
+            if isinstance(err, nats.js.errors.APIError) and not isinstance(
+                    err, nats.js.errors.ServiceUnavailableError):  # that one: no JetStream API answered
                 if err.err_code == 10037 or err.code == 404:  # no message found
                     raise KeyNotFound(self.name, key, revision) from None
                 raise ServerError(
                     f"get({key!r}): the server refused it: {err.description} (code {err.err_code})."
                 ) from None
+            with _server_errors(f"get({key!r})", guard, (api_subject,), js_prefix=self._js_prefix, task=task):
+                raise
+            raise  # not reached
+        finally:
+            guard.leave(task)
         if msg.subject != subject:
             raise KeyNotFound(self.name, key, revision)
-        entry = Entry(bucket=self.name, key=key, value=msg.data or b"", revision=msg.seq or 0,
-                      operation=_operation(msg.headers), created=msg.time)
-        if entry.is_marker:
-            raise KeyDeleted(self.name, key, entry.revision, entry.operation)
-        return entry
+        headers = msg.headers
+        operation = _operation(headers) if headers and ("KV-Operation" in headers or _MARKER in headers) else "PUT"
+        if operation != "PUT":
+            raise KeyDeleted(self.name, key, msg.seq or 0, operation)
+        return Entry(self.name, key, msg.data or b"", msg.seq or 0, "PUT", msg.time)
 
     async def get_value(self, key: str, default: Any = None) -> str | None:
         """The latest value of ``key`` as text, or ``default`` when missing or deleted."""

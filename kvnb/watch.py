@@ -287,9 +287,18 @@ class Watch:
 
         self._sub = await self._nc.subscribe(inbox, cb=on_message, pending_msgs_limit=-1, pending_bytes_limit=-1)
         self._expected_cseq = 1
+        # A resume is counted (and its error cleared) before add_consumer returns: the new consumer's first
+        # entries can reach a reader before this coroutine runs again, and must not find the old state.
+        resuming, previous_error = not initial, self.error
+        if resuming:
+            self.resumes += 1
+            self.error = None
         try:
             info = await self._js.add_consumer(self._stream, config)
         except BaseException:
+            if resuming:
+                self.resumes -= 1
+                self.error = previous_error
             await self._sub.unsubscribe()
             self._sub = None
             raise
@@ -411,8 +420,6 @@ class Watch:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
                 continue
-            self.resumes += 1
-            self.error = None
             return
 
     async def _watch_heartbeats(self) -> None:

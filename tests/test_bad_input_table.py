@@ -78,7 +78,7 @@ async def _closed_port(ctx: Ctx) -> None:
 
 async def _no_server_at_all(ctx: Ctx) -> None:
     ctx.monkeypatch.delenv("NATS_URL", raising=False)
-    ctx.monkeypatch.setattr(kvnb_server, "_current", None)
+    ctx.monkeypatch.setattr(kvnb_server._default, "value", None)
     await kvnb.open_bucket("nowhere")
 
 

@@ -34,7 +34,8 @@ class Running:
                                      stderr=subprocess.STDOUT, text=True, env=env)
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
+        self._pumper = threading.Thread(target=self._pump, daemon=True)
+        self._pumper.start()
 
     def _pump(self) -> None:
         assert self.proc.stdout is not None
@@ -67,7 +68,7 @@ class Running:
             if self.proc.poll() is None:
                 self.proc.kill()
                 self.proc.wait()
-            time.sleep(0.05)
+            self._pumper.join(timeout)  # it ends at end of output: then every line is in the queue
             while not self._queue.empty():
                 line = self._queue.get()
                 if line is not None:

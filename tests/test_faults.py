@@ -12,6 +12,7 @@ import importlib.util
 import os
 import random
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,15 @@ import kvnb
 from kvnb.server import Server, launch
 
 STRESS_ROUNDS = int(os.environ.get("KVNB_STRESS_ROUNDS", "20"))
+ELECTION = 8.0  # seconds: the longest leader election after a SIGKILL seen here (typically 4-7 s)
+
+
+async def until(condition: Callable[[], object], timeout: float, what: str) -> None:
+    """Poll ``condition()`` until true; an AssertionError naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what}: not within {timeout} s"
+        await asyncio.sleep(0.01)
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -66,7 +76,7 @@ class Burst:
         return self.acked
 
 
-async def read_all(kv: kvnb.KV, within: float = 30.0) -> list[kvnb.Entry]:
+async def read_all(kv: kvnb.KV, within: float = 5 * ELECTION) -> list[kvnb.Entry]:
     """``kv.entries()``, retried: right after a failover the cluster may still be electing the
     JetStream meta leader that creates consumers, so reading can time out for a few seconds.
     This test is about what was kept, not about how soon it can be read."""
@@ -94,8 +104,9 @@ async def sigkill_during_burst(server: Server, name: str) -> int:
     try:
         kv = await kvnb.open_bucket(name, history=1, storage="file", fresh=True, nc=nc)
         burst = Burst(kv).start()
-        # kill at a different moment each round, with writes in flight
-        await asyncio.sleep(random.uniform(0.2, 0.6))
+        # kill at a different moment each round, with writes in flight (and some acknowledged already)
+        await until(lambda: burst.acked, 10, "a first put was acknowledged")
+        await asyncio.sleep(random.uniform(0.1, 0.5))
         server.kill()
         acked = await burst.finish()
     finally:
@@ -133,7 +144,7 @@ needs_cluster = pytest.mark.skipif(importlib.util.find_spec("kvnb.cluster") is N
                                    reason="kvnb.cluster (start_cluster) is not written yet")
 
 
-async def _leader(cluster: Any, name: str, nc: Any, within: float = 15.0) -> Any:
+async def _leader(cluster: Any, name: str, nc: Any, within: float = 5 * ELECTION) -> Any:
     """The node leading the bucket's stream; retried while a fresh bucket or a rejoined node settles."""
     deadline = time.monotonic() + within
     while True:
@@ -152,11 +163,12 @@ async def leader_kill_during_burst(cluster: Any, name: str) -> None:
         leader = await _leader(cluster, name, nc)
         burst = Burst(kv, writers=4, attempt_timeout=0.5).start()
         try:
-            await asyncio.sleep(random.uniform(0.3, 0.8))
+            await until(lambda: burst.acked, 10, "a first put was acknowledged")
+            await asyncio.sleep(random.uniform(0.2, 0.7))
             await leader.kill_async()
             killed_at = time.monotonic()
             # keep writing until the new leader has taken a good number of writes
-            deadline = killed_at + 30
+            deadline = killed_at + 5 * ELECTION
             while time.monotonic() < deadline and burst.acked_since(killed_at) < 50:
                 await asyncio.sleep(0.1)
         finally:
@@ -166,7 +178,7 @@ async def leader_kill_during_burst(cluster: Any, name: str) -> None:
         assert not missing, f"{len(missing)} of {len(acked)} acknowledged puts lost in the failover: {missing[:5]}"
         # the killed node comes back and catches up; still nothing lost
         await leader.restart_async()
-        await asyncio.to_thread(cluster.wait_healthy, 30)
+        await asyncio.to_thread(cluster.wait_healthy, 5 * ELECTION)
         missing = lost(acked, await read_all(kv))
         assert not missing, f"{len(missing)} acknowledged puts lost after the old leader rejoined: {missing[:5]}"
     finally:
@@ -243,8 +255,9 @@ async def watch_across_restarts(server: Server, restarts: int) -> None:
                 server.restart()
             await write(per_step)
         expected = list(range(1, written + 1))
+        # a resume takes milliseconds once the server is back; a loaded machine gets 15 s
         deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and (seen[-1:] != [written] or (
+        while time.monotonic() < deadline and (seen[-1:] != [written] or watch.error is not None or (
                 feed is not None and feed.model.last_revision < written)):
             await asyncio.sleep(0.02)
         await watch.stop()

@@ -75,16 +75,17 @@ class Kernel:
 
     def interrupt_busy_cell(self) -> dict[str, Any]:
         """Start a long cell, interrupt it (SIGINT to the kernel's process group), return its reply."""
-        msg_id = self.kc.execute("import time\ntime.sleep(60)")
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:  # interrupt only once the cell is really running
-            msg = self.kc.get_iopub_msg(timeout=10)
-            if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "execute_input":
+        msg_id = self.kc.execute("import time\nprint('sleeping', flush=True)\ntime.sleep(60)")
+        deadline = time.monotonic() + 30
+        while True:  # interrupt only once the cell's own code runs (execute_input comes before that)
+            assert time.monotonic() < deadline, "the busy cell did not start"
+            msg = self.kc.get_iopub_msg(timeout=30)
+            if (msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "stream"
+                    and "sleeping" in msg["content"]["text"]):
                 break
-        time.sleep(0.1)
         self.km.interrupt_kernel()
         while True:
-            reply = self.kc.get_shell_msg(timeout=10)
+            reply = self.kc.get_shell_msg(timeout=30)
             if reply["parent_header"].get("msg_id") == msg_id:
                 return reply
 
@@ -123,7 +124,7 @@ def one_round(kernel: Kernel, action: str) -> None:
     if action == "interrupt":
         reply = kernel.interrupt_busy_cell()
         assert reply["content"]["status"] == "error" and reply["content"]["ename"] == "KeyboardInterrupt"
-        time.sleep(0.2)  # a SIGINT that reached the server would have stopped it by now
+        time.sleep(0.5)  # a SIGINT that reached the server would have stopped it by now (it takes ms)
         assert server_alive(pid), "a kernel interrupt killed the bundled nats-server"
         code = ("kv = await kvnb.open_bucket('after_interrupt', fresh=True)\n"
                 "print(await kv.put('k', 'v'), kvnb.current_server().pid)")

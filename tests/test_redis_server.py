@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -12,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _helpers import listening_raw as _listening
 
 from kvnb import _process
 from kvnb import redis_server as rs
@@ -32,25 +32,6 @@ def redis() -> Iterator[rs.RedisServer]:
 def _gone(pid: int) -> bool:
     """True when no process ``pid`` exists any more (a zombie would still count as existing)."""
     return not Path(f"/proc/{pid}").exists()
-
-
-def _listening(pid: int) -> list[tuple[str, str]]:
-    """(file, local address in hex) of every TCP socket ``pid`` listens on, read from /proc."""
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    found = []
-    for table in ("tcp", "tcp6"):
-        for line in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
-            cols = line.split()
-            if cols[3] == "0A" and cols[9] in inodes:  # 0A = LISTEN
-                found.append((table, cols[1]))
-    return found
 
 
 @needs_redis

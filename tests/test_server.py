@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _helpers import alive as _alive
+from _helpers import listening as _listening
 
 import kvnb
 from kvnb import _process
@@ -36,44 +38,14 @@ def _fake_binary(directory: Path, name: str = "nats-server") -> Path:
     return path
 
 
-def _alive(pid: int) -> bool:
-    """True if ``pid`` runs (a zombie, dead but not yet reaped, counts as gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return False
-    return fields[0] != "Z"
-
-
-def _listening(pid: int) -> set[tuple[str, int]]:
-    """(address, port) of every TCP socket ``pid`` listens on, read from /proc, not from any config."""
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    found = set()
-    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            cols = line.split()
-            local, state, inode = cols[1], cols[3], cols[9]
-            if state != "0A" or inode not in inodes:  # 0A = LISTEN
-                continue
-            addr_hex, port_hex = local.split(":")
-            raw = bytes.fromhex(addr_hex)
-            if width == 8:
-                addr = socket.inet_ntop(socket.AF_INET, raw[::-1])
-            else:  # four little-endian 32-bit words
-                addr = socket.inet_ntop(socket.AF_INET6, b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4)))
-            found.add((addr, int(port_hex, 16)))
-    return found
+def _no_scripts_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No $KVNB_NATS_SERVER and an empty directory as the interpreter's scripts dir: only PATH is left."""
+    monkeypatch.delenv("KVNB_NATS_SERVER", raising=False)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setattr(sysconfig, "get_path", lambda name, *a, **k: str(empty))
+    monkeypatch.setattr(sys, "executable", str(empty / "python"))
+    return empty
 
 
 def _child_env() -> dict[str, str]:
@@ -111,22 +83,14 @@ def test_scripts_dir_before_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 
 
 def test_path_is_the_last_resort(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("KVNB_NATS_SERVER", raising=False)
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    monkeypatch.setattr(sysconfig, "get_path", lambda name, *a, **k: str(empty))
-    monkeypatch.setattr(sys, "executable", str(empty / "python"))
+    _no_scripts_dir(monkeypatch, tmp_path)
     on_path = _fake_binary(tmp_path / "onpath")
     monkeypatch.setenv("PATH", str(on_path.parent))
     assert find_nats_server() == on_path
 
 
 def test_missing_binary_lists_where_it_looked(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("KVNB_NATS_SERVER", raising=False)
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    monkeypatch.setattr(sysconfig, "get_path", lambda name, *a, **k: str(empty))
-    monkeypatch.setattr(sys, "executable", str(empty / "python"))
+    empty = _no_scripts_dir(monkeypatch, tmp_path)
     monkeypatch.setenv("PATH", str(empty))
     with pytest.raises(kvnb.ServerNotFound) as err:
         find_nats_server()
@@ -236,6 +200,21 @@ def test_failed_start_raises_with_the_log_tail() -> None:
     assert "address already in use" in text  # a line from nats-server's own log
     assert f"{port}" in text
     assert len(_process._live) == live
+
+
+@pytest.mark.parametrize("start", ["launch", "start_server"])
+def test_a_taken_fixed_port_is_named_first_with_the_fix(start: str, default_server_cleanup: None) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(kvnb.ServerStartError) as err:
+            launch(port=port) if start == "launch" else kvnb.start_server(port=port)
+    first, *rest = str(err.value).splitlines()
+    assert first.startswith(f"port {port} is already in use"), first  # before nats-server's banner
+    assert "leave `port` out" in first and "free port" in first
+    assert any("address already in use" in line for line in rest)  # the log tail still follows
+    assert kvnb.current_server() is None
 
 
 def test_store_in_use_is_refused_and_left_intact(tmp_path: Path) -> None:

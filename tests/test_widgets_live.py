@@ -8,8 +8,10 @@ from typing import Any
 
 import kvnb
 
+BOUND = 10.0  # seconds for updates that take milliseconds: generous for a loaded machine
 
-async def until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+
+async def until(condition: Callable[[], bool], timeout: float = BOUND) -> None:
     """Wait (bounded) until ``condition()`` holds."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -22,7 +24,7 @@ async def consumers(kv: kvnb.KV) -> int:
     return (await kv.js.stream_info(f"KV_{kv.name}")).state.consumer_count
 
 
-async def until_consumers(kv: kvnb.KV, n: int, timeout: float = 5.0) -> None:
+async def until_consumers(kv: kvnb.KV, n: int, timeout: float = BOUND) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while (found := await consumers(kv)) != n:
@@ -186,11 +188,11 @@ async def test_a_lost_server_shows_in_the_widget_and_the_feed_resumes(bucket_nam
             try:
                 await feed.ready()
                 server.kill()
-                await until(lambda: "connection" in feed.error, timeout=10)
+                await until(lambda: "connection" in feed.error)  # the widget looks once a second
                 server.restart()
-                await until(lambda: feed.error == "", timeout=15)
+                await until(lambda: feed.error == "", timeout=2 * BOUND)
                 await kv.put("a", "2")
-                await until(lambda: feed.model.events == 2, timeout=10)
+                await until(lambda: feed.model.events == 2)
                 assert event_rows(feed)[0] == ("a", 2, "PUT") and feed.model.gaps == 0
             finally:
                 await feed.aclose()

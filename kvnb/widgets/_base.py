@@ -9,6 +9,7 @@
   outranks both).
 - Re-running the cell that made a widget closes the previous one (a registry keyed by
   widget type, bucket and pattern), so no old watcher keeps running.
+- :class:`WatchWidget` is the base of the widgets drawn from one watch (feed, timeline, table).
 """
 
 from __future__ import annotations
@@ -26,17 +27,19 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import anywidget
 import traitlets as t
 
+from ..watch import CAUGHT_UP
 from ._throttle import Throttle
 
 if TYPE_CHECKING:
     from ..bucket import KV
     from ..watch import Watch
 
-__all__ = ["KvnbWidget", "esm"]
+__all__ = ["KvnbWidget", "WatchWidget", "esm"]
 
 log = logging.getLogger("kvnb.widgets")
 _HERE = Path(__file__).parent
 _WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+_YIELD_EVERY = 512  # events between two yields to the loop (keeps buttons and refreshes responsive)
 
 
 def esm(name: str) -> str:
@@ -348,3 +351,59 @@ class KvnbWidget(anywidget.AnyWidget):
         if self._view_name is not None and self.comm is not None and not self._closed:
             data[_WIDGET_MIME] = {"version_major": 2, "version_minor": 0, "model_id": self.model_id}
         return data
+
+
+class WatchWidget(KvnbWidget):
+    """A widget drawn from one watch of its bucket, read on the main loop into ``self.model``.
+
+    A subclass sets ``self.model`` (anything with ``add(entry)``) before calling ``__init__``, and
+    says which watch to open (:meth:`_open_watch`) and what the caught-up moment does
+    (:meth:`_on_caught_up`). ``kv=None`` makes an offline widget that is ready at once.
+    """
+
+    model: Any
+
+    def __init__(self, kv: KV | None, *, registry_key: tuple[Any, ...] | None = None, **traits: Any) -> None:
+        self._watch: Watch | None = None
+        super().__init__(kv, registry_key=registry_key, **traits)
+        if kv is None:
+            self._ready.set()
+        else:
+            self._spawn(self._consume())
+
+    def _open_watch(self) -> Watch:
+        """The watch the widget reads (subclasses)."""
+        raise NotImplementedError
+
+    def _on_caught_up(self) -> None:
+        """Every initial value is in (subclasses also update their own state first)."""
+        self._mark_ready()
+
+    async def _consume(self) -> None:
+        assert self.kv is not None
+        add = self.model.add
+        kick = self._throttle.kick
+        try:
+            self._watch = watch = self._open_watch()
+            await watch.start()
+            self._watch_started(watch)
+            n = 0
+            async for item in watch.events():
+                if item is CAUGHT_UP:
+                    self._on_caught_up()
+                    continue
+                add(item)
+                kick()
+                n += 1
+                if n % _YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            self._set_error(err)
+        finally:
+            self._ready.set()
+
+    async def _stop_sources(self) -> None:
+        if self._watch is not None:
+            await self._watch.stop()

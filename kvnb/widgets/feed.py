@@ -12,7 +12,6 @@ most 20 times a second, so a burst of a million events costs neither memory nor 
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
@@ -23,7 +22,7 @@ from .. import validation as v
 from ..model.feed import FeedModel
 from ..watch import CAUGHT_UP
 from . import _html
-from ._base import KvnbWidget, as_kv, esm
+from ._base import WatchWidget, as_kv, esm
 
 if TYPE_CHECKING:
     from ..bucket import KV
@@ -31,11 +30,10 @@ if TYPE_CHECKING:
 
 __all__ = ["WatchFeed"]
 
-_YIELD_EVERY = 512  # events between two yields to the loop (keeps buttons and refreshes responsive)
 _TEXT_ROWS = 20
 
 
-class WatchFeed(KvnbWidget):
+class WatchFeed(WatchWidget):
     """A live feed of the keys matching ``pattern``: operation, key, revision, value, age.
 
     ``include_history`` first shows every revision still kept (not only the latest per key);
@@ -60,48 +58,21 @@ class WatchFeed(KvnbWidget):
                                ignore_deletes=ignore_deletes)
         self.include_history = include_history
         self.ignore_deletes = ignore_deletes
-        self._watch: Watch | None = None
         self._sent = 0  # model.pushed when the view last got rows
         self._last_rate_sample = 0.0
         key = ("WatchFeed", kv.name, pattern) if kv is not None else None
         super().__init__(kv, registry_key=key, pattern=pattern, max_rows=max_rows)
-        if kv is None:
-            self._ready.set()
-        else:
-            self._spawn(self._consume())
 
     # --- the source ---------------------------------------------------------------------------
-    async def _consume(self) -> None:
+    def _open_watch(self) -> Watch:
         assert self.kv is not None
-        model = self.model
-        kick = self._throttle.kick
-        try:
-            # deletes are filtered by the model, not the watch: a hidden marker must not look like a gap
-            self._watch = watch = self.kv.watch(self.pattern, include_history=self.include_history)
-            await watch.start()
-            self._watch_started(watch)
-            n = 0
-            async for item in watch.events():
-                if item is CAUGHT_UP:
-                    model.mark_caught_up()
-                    self.caught_up = True
-                    self._mark_ready()
-                    continue
-                model.add(item)  # type: ignore[arg-type]
-                kick()
-                n += 1
-                if n % _YIELD_EVERY == 0:
-                    await asyncio.sleep(0)
-        except asyncio.CancelledError:
-            raise
-        except Exception as err:
-            self._set_error(err)
-        finally:
-            self._ready.set()
+        # deletes are filtered by the model, not the watch: a hidden marker must not look like a gap
+        return self.kv.watch(self.pattern, include_history=self.include_history)
 
-    async def _stop_sources(self) -> None:
-        if self._watch is not None:
-            await self._watch.stop()
+    def _on_caught_up(self) -> None:
+        self.model.mark_caught_up()
+        self.caught_up = True
+        super()._on_caught_up()
 
     def feed(self, events: Iterable[Any]) -> None:
         """Add events by hand (an offline feed, or a test); :data:`kvnb.CAUGHT_UP` marks the caught-up moment."""

@@ -11,7 +11,6 @@ revision of their tombstone.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +19,7 @@ import traitlets as t
 from ..model.table import TableModel
 from ..watch import CAUGHT_UP
 from . import _html
-from ._base import KvnbWidget, as_kv, esm
+from ._base import WatchWidget, as_kv, esm
 
 if TYPE_CHECKING:
     from ..bucket import KV
@@ -28,10 +27,8 @@ if TYPE_CHECKING:
 
 __all__ = ["BucketTable"]
 
-_YIELD_EVERY = 512
 
-
-class BucketTable(KvnbWidget):
+class BucketTable(WatchWidget):
     """Current keys of a bucket (at most ``max_rows`` shown, sorted by key)."""
 
     _esm = esm("table.js")
@@ -45,48 +42,19 @@ class BucketTable(KvnbWidget):
         kv = as_kv(kv)
         self.model = TableModel()
         self.max_rows = max_rows
-        self._watch: Watch | None = None
         key = ("BucketTable", kv.name, ">") if kv is not None else None
-        super().__init__(kv, registry_key=key, show_deleted=show_deleted)
+        super().__init__(kv, registry_key=key, show_deleted=show_deleted)  # starts reading (on the next loop turn)
         self.observe(lambda _change: self._throttle.kick(), names="show_deleted")
-        if kv is None:
-            self._ready.set()
-        else:
-            self._spawn(self._consume())
 
-    async def _consume(self) -> None:
+    def _open_watch(self) -> Watch:
         assert self.kv is not None
-        kick = self._throttle.kick
-        try:
-            self._watch = watch = self.kv.watch(">")
-            await watch.start()
-            self._watch_started(watch)
-            n = 0
-            async for item in watch.events():
-                if item is CAUGHT_UP:
-                    self.model.caught_up = True
-                    self.caught_up = True
-                    self._refresh_now()
-                    self._mark_ready()
-                    continue
-                self.model.add(item)  # type: ignore[arg-type]
-                kick()
-                n += 1
-                if n % _YIELD_EVERY == 0:
-                    await asyncio.sleep(0)
-        except asyncio.CancelledError:
-            raise
-        except Exception as err:
-            self._set_error(err)
-        finally:
-            self._ready.set()
+        return self.kv.watch(">")
 
-    def _refresh_now(self) -> None:
+    def _on_caught_up(self) -> None:
+        self.model.caught_up = True
+        self.caught_up = True
         self._throttle.flush()
-
-    async def _stop_sources(self) -> None:
-        if self._watch is not None:
-            await self._watch.stop()
+        super()._on_caught_up()
 
     def feed(self, events: Iterable[Any]) -> None:
         """Add events by hand (offline table, tests)."""

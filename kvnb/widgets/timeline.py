@@ -12,7 +12,6 @@ keeps and then follows new ones. The picture is sent to the browser once and the
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +22,7 @@ from ..errors import InvalidOption
 from ..model.timeline import TimelineModel
 from ..watch import CAUGHT_UP
 from . import _html
-from ._base import KvnbWidget, as_kv, esm
+from ._base import WatchWidget, as_kv, esm
 
 if TYPE_CHECKING:
     from ..bucket import KV
@@ -31,11 +30,10 @@ if TYPE_CHECKING:
 
 __all__ = ["Timeline"]
 
-_YIELD_EVERY = 512
 _HTML_MARKS = 32  # marks per lane in the static picture
 
 
-class Timeline(KvnbWidget):
+class Timeline(WatchWidget):
     """Lanes of marks (P put, D delete, X purge) for the keys matching ``keys``.
 
     ``max_revisions`` marks are kept per lane and ``max_keys`` lanes at most (further keys are
@@ -58,43 +56,16 @@ class Timeline(KvnbWidget):
         depth = history if history is not None else (kv.history_depth if kv is not None else None)
         self.model = TimelineModel(history=depth, max_revisions=max_revisions, max_keys=max_keys,
                                    track_gaps=keys == ">")
-        self._watch: Watch | None = None
         key = ("Timeline", kv.name, keys) if kv is not None else None
         super().__init__(kv, registry_key=key, pattern=keys)
-        if kv is None:
-            self._ready.set()
-        else:
-            self._spawn(self._consume())
 
-    async def _consume(self) -> None:
+    def _open_watch(self) -> Watch:
         assert self.kv is not None
-        model = self.model
-        kick = self._throttle.kick
-        try:
-            self._watch = watch = self.kv.watch(self.pattern, include_history=True)
-            await watch.start()
-            self._watch_started(watch)
-            n = 0
-            async for item in watch.events():
-                if item is CAUGHT_UP:
-                    self.caught_up = True
-                    self._mark_ready()
-                    continue
-                model.add(item)  # type: ignore[arg-type]
-                kick()
-                n += 1
-                if n % _YIELD_EVERY == 0:
-                    await asyncio.sleep(0)
-        except asyncio.CancelledError:
-            raise
-        except Exception as err:
-            self._set_error(err)
-        finally:
-            self._ready.set()
+        return self.kv.watch(self.pattern, include_history=True)
 
-    async def _stop_sources(self) -> None:
-        if self._watch is not None:
-            await self._watch.stop()
+    def _on_caught_up(self) -> None:
+        self.caught_up = True
+        super()._on_caught_up()
 
     def feed(self, events: Iterable[Any]) -> None:
         """Add events by hand (offline timeline, tests)."""
