@@ -51,6 +51,7 @@ __all__ = ["KV", "BucketInfo", "delete_bucket", "open_bucket"]
 _UNSET: Any = object()
 _WRONG_LAST = re.compile(r"wrong last sequence: (\d+)")
 _valid_key = v.VALID_KEY.fullmatch  # check_key's fast path, without the call (it runs on every put/get)
+_task_of, _running_loop = permissions.task_of, permissions.running_loop
 _EXPECTED_LAST = api.Header.EXPECTED_LAST_SUBJECT_SEQUENCE
 _MARKER = "Nats-Marker-Reason"
 
@@ -102,8 +103,8 @@ class _ServerErrors:
     a permission violation the server reports for one of them cancels it at once and raises
     :class:`~kvnb.errors.PermissionDenied` (``task``: the caller registered itself already).
 
-    A class rather than ``@contextlib.contextmanager``: it wraps every put and get, and the
-    generator-based version cost a few microseconds per call there (see docs/benchmarks.md).
+    A class rather than ``@contextlib.contextmanager`` (cheaper). put, get and update do not
+    enter it at all on success: they build one only in their ``except`` branch.
     """
 
     __slots__ = ("_own", "bucket", "guard", "js_prefix", "subjects", "task", "what")
@@ -161,6 +162,12 @@ class _ServerErrors:
                 f"{what}: no bucket answered; it was probably deleted. Fix: open_bucket(...) to create it again."
             ) from None
         if issubclass(exc_type, (nats.js.errors.ServiceUnavailableError, nats.errors.NoRespondersError)):
+            if self.js_prefix == permissions.DEFAULT_JS_PREFIX and any(".DIRECT.GET." in s for s in self.subjects):
+                # the stream itself answers direct gets: nobody answering means the bucket is gone
+                raise BucketNotFound(
+                    f"{what}: bucket {self.bucket!r} did not answer; it was probably deleted. "
+                    "Fix: open_bucket(...) to create it again."
+                ) from None
             raise permissions.no_api(what, self.js_prefix) from None
         return False
 
@@ -230,14 +237,14 @@ class KV:
         try:
             ack = await self.js.publish(subject, data, headers=headers)
         except BaseException:
-            self._write_failed(key, subject, task, expected, operation)
+            self._write_failed(key, subject, task, expected, operation, what)
             raise  # not reached: _write_failed always raises
         finally:
             guard.leave(task)
         return ack.seq
 
     def _write_failed(self, key: str, subject: str, task: asyncio.Task[Any], expected: int | None,
-                      operation: str) -> NoReturn:
+                      operation: str, what: str | None = None) -> NoReturn:
         """Raise the kvnb error for the exception being handled in a write (called from ``except``).
 
         Server refusals become :class:`Conflict` (lost compare-and-set) or :class:`ServerError`;
@@ -245,7 +252,7 @@ class KV:
         cancel, KeyboardInterrupt ...) is re-raised as it is.
         """
         err = sys.exc_info()[1]
-        what = f"{operation}({key!r})"
+        what = what or f"{operation}({key!r})"  # formatted only now: nothing on the way of a good write
         if isinstance(err, nats.js.errors.APIError):
             if err.err_code in (10071, 10164) and expected is not None:
                 found = _WRONG_LAST.search(err.description or "")
@@ -265,22 +272,31 @@ class KV:
             v.check_key(key)  # raises, with the rule that was broken
         nc = self.nc
         kind = type(value)
-        data = value if kind is bytes else value.encode() if kind is str else self._encode(value)
+        try:
+            data = value if kind is bytes else value.encode() if kind is str else self._encode(value)
+        except UnicodeEncodeError:  # a lone surrogate: the slow path names the rule
+            data = self._encode(value)
         size = len(data)
         if size > nc.max_payload or size > self.max_value_size >= 0:
             data = self._encode(value)  # over a limit: the exact rule (and its message) decides
         if getattr(nc, "_kvnb_fresh_at", None) != server_starts():
             await ensure_fresh(nc)
         subject = self._pre + key
-        guard = self._guard
-        task = guard.enter((subject,))  # a permission violation on subject cancels this call at once
+        # guard.enter()/leave() inline (see permissions.Guard): a denial of subject cancels this call at once
+        guard, task = self._guard, _task_of(_running_loop())
+        inflight = guard.inflight
+        inflight[task] = subject
+        if guard.inbox_denial is not None:
+            guard.enter((subject,))
         try:
             ack = await self.js.publish(subject, data)
         except BaseException:
             self._write_failed(key, subject, task, None, "put")
             raise  # not reached
         finally:
-            guard.leave(task)
+            inflight.pop(task, None)
+            if guard.cancelled:
+                guard.cancelled.pop(task, None)
         return ack.seq
 
     async def create(self, key: str, value: str | bytes, *, ttl: float | None = None) -> int:
@@ -322,7 +338,10 @@ class KV:
         headers = {_EXPECTED_LAST: last_s}
         nc = self.nc
         kind = type(value)
-        data = value if kind is bytes else value.encode() if kind is str else self._encode(value)
+        try:
+            data = value if kind is bytes else value.encode() if kind is str else self._encode(value)
+        except UnicodeEncodeError:  # a lone surrogate: the slow path names the rule
+            data = self._encode(value)
         size = len(data) + _UPDATE_HEADER_SIZE + len(last_s)
         if size > nc.max_payload or size > self.max_value_size >= 0:
             data = self._encode(value)  # over a limit: the exact rules (and their messages) decide
@@ -330,15 +349,20 @@ class KV:
         if getattr(nc, "_kvnb_fresh_at", None) != server_starts():
             await ensure_fresh(nc)
         subject = self._pre + key
-        guard = self._guard
-        task = guard.enter((subject,))
+        guard, task = self._guard, _task_of(_running_loop())  # guard.enter()/leave() inline, as in put
+        inflight = guard.inflight
+        inflight[task] = subject
+        if guard.inbox_denial is not None:
+            guard.enter((subject,))
         try:
             ack = await self.js.publish(subject, data, headers=headers)
         except BaseException:
             self._write_failed(key, subject, task, last, "update")
             raise  # not reached
         finally:
-            guard.leave(task)
+            inflight.pop(task, None)
+            if guard.cancelled:
+                guard.cancelled.pop(task, None)
         return ack.seq
 
     async def delete(self, key: str, *, last: int | None = None) -> int:
@@ -396,8 +420,11 @@ class KV:
             await ensure_fresh(nc)
         subject = self._pre + key
         api_subject = self._api_get_pre + subject if self._direct and revision is None else self._api_get
-        guard = self._guard
-        task = guard.enter((api_subject,))  # a permission violation on it cancels this call at once
+        guard, task = self._guard, _task_of(_running_loop())  # guard.enter()/leave() inline, as in put
+        inflight = guard.inflight
+        inflight[task] = api_subject
+        if guard.inbox_denial is not None:
+            guard.enter((api_subject,))
         try:
             if revision is None:
                 msg = await self.js.get_msg(self._stream, subject=subject, direct=self._direct)
@@ -417,7 +444,9 @@ class KV:
                 raise
             raise  # not reached
         finally:
-            guard.leave(task)
+            inflight.pop(task, None)
+            if guard.cancelled:
+                guard.cancelled.pop(task, None)
         if msg.subject != subject:
             raise KeyNotFound(self.name, key, revision)
         headers = msg.headers

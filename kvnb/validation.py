@@ -92,7 +92,14 @@ def check_bucket_name(name: Any) -> str:
 def to_bytes(value: Any, *, max_size: int | None = None) -> bytes:
     """Encode a value: bytes-like as is, str as UTF-8; anything else raises :class:`InvalidValue`."""
     if isinstance(value, str):
-        data = value.encode("utf-8")
+        try:
+            data = value.encode("utf-8")
+        except UnicodeEncodeError as err:
+            raise InvalidValue(
+                f"the text cannot be stored as UTF-8: {err.reason} at position {err.start} "
+                f"({value[err.start:err.end]!r}). Rule: a str value is sent as UTF-8, so it must be valid Unicode "
+                "text. Fix: pass bytes, or clean the text first, e.g. text.encode('utf-8', 'replace')."
+            ) from None
     elif isinstance(value, (bytes, bytearray, memoryview)):
         data = bytes(value)
     else:

@@ -362,6 +362,26 @@ async def test_a_denied_write_is_a_permission_error_at_once(logins: Callable[[st
     assert (await locked.get("mode")).revision == rev
 
 
+async def test_denied_gets_and_lost_replies_on_an_open_bucket_fail_at_once(
+        logins: Callable[[str], Awaitable[NATS]]) -> None:
+    # put, get and update register with the permission guard inline (their hot path): check they still
+    # fail at once, for a denied read and for a user whose replies cannot arrive.
+    admin = await logins("admin")
+    locked = await kvnb.open_bucket("locked", history=2, nc=admin, fresh=True)
+    rev = await locked.put("mode", "blue")
+    info = await admin.jetstream().stream_info("KV_locked")
+    noapi = kvnb.KV(await logins("noapi"), info)  # may publish to $KV.>, not to the JetStream API
+    with pytest.raises(kvnb.PermissionDenied, match="may not publish to") as err:
+        await asyncio.wait_for(noapi.get("mode"), DENIAL_BOUND)
+    assert err.value.subject == "$JS.API.DIRECT.GET.KV_locked.$KV.locked.mode"
+    noinbox = kvnb.KV(await logins("noinbox"), info)
+    calls = {"put": lambda: noinbox.put("mode", "red"), "get": lambda: noinbox.get("mode"),
+             "update": lambda: noinbox.update("mode", "red", last=rev)}
+    for name, call in calls.items():
+        with pytest.raises(kvnb.PermissionDenied, match=rf"{name}\('mode'\): permission denied: .*may not subscribe"):
+            await asyncio.wait_for(call(), DENIAL_BOUND)
+
+
 async def test_a_denied_open_bucket_names_the_api_subject(logins: Callable[[str], Awaitable[NATS]]) -> None:
     noapi = await logins("noapi")
     with pytest.raises(kvnb.PermissionDenied) as err:
@@ -393,3 +413,20 @@ async def test_a_bucket_shared_by_another_account_is_read_only(logins: Callable[
     with pytest.raises(kvnb.PermissionDenied, match="no JetStream API answered"):
         await kvnb.open_bucket("shared", nc=guest, js_prefix="$JS.owner.API", fresh=True)  # delete is not exported
     assert (await owned.get("motd")).text == "hello"
+
+
+async def test_get_from_a_deleted_bucket_says_the_bucket_is_gone(nc, bucket_name) -> None:
+    kv = await kvnb.open_bucket(bucket_name, nc=nc, fresh=True)
+    await kv.put("k", "v")
+    await kvnb.delete_bucket(bucket_name, nc=nc)
+    with pytest.raises(kvnb.BucketNotFound, match="deleted"):
+        await kv.get("k")
+
+
+@pytest.mark.parametrize("method", ["put", "update", "create"])
+async def test_a_str_that_is_not_valid_unicode_is_an_invalid_value(kv, method) -> None:
+    args = ("k", "bad \udc80 text", 0) if method == "update" else ("k", "bad \udc80 text")
+    sent = kv.nc.stats["out_msgs"]
+    with pytest.raises(kvnb.InvalidValue, match="UTF-8"):
+        await getattr(kv, method)(*args)
+    assert kv.nc.stats["out_msgs"] == sent

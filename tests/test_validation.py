@@ -162,6 +162,24 @@ async def test_headers_count_in_max_value_size(nc: NATS, bucket_name: str) -> No
         await kvnb.delete_bucket(bucket_name, nc=nc)
 
 
+async def test_update_counts_its_header_like_the_server(nc: NATS, bucket_name: str) -> None:
+    # update() sizes its header without building it ("Nats-Expected-Last-Subject-Sequence: <last>"):
+    # the count must still match the server's to the byte, for bytes and str values alike.
+    kv = await kvnb.open_bucket(bucket_name, max_value_size=64, nc=nc, fresh=True)
+    try:
+        rev = await kv.put("a", b"")
+        header = 51 + len(str(rev))
+        for value in (b"x" * (64 - header + 1), "x" * (64 - header + 1)):
+            sent = dict(nc.stats)
+            with pytest.raises(kvnb.InvalidValue) as err:
+                await kv.update("a", value, last=rev)
+            assert nc.stats == sent
+            _check_message(err.value, rf"{header} bytes of headers.*at most 64 bytes per message")
+        assert await kv.update("a", "x" * (64 - header), last=rev) > rev  # the server takes exactly this much
+    finally:
+        await kvnb.delete_bucket(bucket_name, nc=nc)
+
+
 async def test_bad_bucket_name_is_reported_before_looking_for_a_server() -> None:
     kvnb.stop_server()
     with pytest.raises(kvnb.InvalidBucketName):

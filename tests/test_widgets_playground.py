@@ -68,7 +68,10 @@ async def test_buttons_send_their_inputs(kv: kvnb.KV) -> None:
             await asyncio.sleep(0.02)
         assert pg.ok and (await kv.get("x")).text == "1" and pg.key == "x"
         pg._on_front_msg(pg, {"type": "action", "name": "update", "key": "x", "value": "2", "last": "abc"}, [])
-        await asyncio.sleep(0.05)
+        deadline = loop.time() + 5
+        while "whole number" not in pg.result:  # the action runs as a task: wait for it, bounded
+            assert loop.time() < deadline, pg.result
+            await asyncio.sleep(0.02)
         assert not pg.ok and "whole number" in pg.result
     finally:
         await pg.aclose()
