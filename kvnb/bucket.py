@@ -127,12 +127,12 @@ class _ServerErrors:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
         try:
-            return exc_type is not None and self._map(exc_type)
+            return exc_type is not None and self._map(exc_type, exc)
         finally:
             if self._own and self.guard is not None and self.task is not None:
                 self.guard.leave(self.task)
 
-    def _map(self, exc_type: type[BaseException]) -> bool:
+    def _map(self, exc_type: type[BaseException], exc: BaseException | None = None) -> bool:
         what, guard = self.what, self.guard
         if guard is not None:
             found = None
@@ -168,7 +168,7 @@ class _ServerErrors:
                     f"{what}: bucket {self.bucket!r} did not answer; it was probably deleted. "
                     "Fix: open_bucket(...) to create it again."
                 ) from None
-            raise permissions.no_api(what, self.js_prefix) from None
+            raise permissions.no_api(what, self.js_prefix, exc, guard=guard) from None
         return False
 
 
@@ -183,6 +183,7 @@ class KV:
         self.js = nc.jetstream(prefix=js_prefix)
         self._js_prefix = js_prefix
         self._guard = permissions.guard(nc)
+        self._guard.js_ok = True  # a bucket opened: JetStream answers this connection's account
         config = info.config
         self.name: str = (config.name or "")[3:]
         self._stream = config.name or ""

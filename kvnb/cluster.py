@@ -279,37 +279,91 @@ class Cluster:
     def __len__(self) -> int:
         return len(self.nodes)
 
-    def meta_leader(self) -> str | None:
-        """The name of the JetStream meta leader, as the running nodes report it (None during an election)."""
+    def _live(self) -> set[str]:
+        return {node.name for node in self.nodes if node.is_running}
+
+    def meta_leader(self, timeout: float = 1.0) -> str | None:
+        """The name of the JetStream meta leader, as the running nodes report it (None during an election).
+
+        A node's name counts only while its process runs: after a leader is SIGKILLed, the
+        others keep naming it for seconds (until they miss its heartbeats and elect another).
+        ``timeout``: seconds each node's monitoring endpoint may take to answer.
+        """
         for node in self.nodes:
             if node.is_running:
-                leader = node.meta_leader()
-                if leader:
+                leader = node.meta_leader(timeout)
+                if leader and leader in self._live():
                     return leader
         return None
 
+    def agreed_meta_leader(self, timeout: float = 1.0) -> str | None:
+        """The meta leader if every running node names the same one and it runs itself; else None (an election)."""
+        seen = {node.meta_leader(timeout) for node in self.nodes if node.is_running}
+        if len(seen) != 1:
+            return None
+        (leader,) = seen
+        return leader if leader is not None and leader in self._live() else None
+
     def wait_for_meta_leader(self, timeout: float = READY_TIMEOUT) -> str:
-        """Wait until a meta leader is elected and every running node agrees on it; returns its name."""
+        """Wait until every running node names the same meta leader, itself a running node; returns its name.
+
+        Right after the leader was killed the survivors still name it; this waits for the new one.
+        """
+        found: list[str] = []
+
         def agreed() -> bool:
-            seen = {node.meta_leader() for node in self.nodes if node.is_running}
-            return len(seen) == 1 and None not in seen
+            leader = self.agreed_meta_leader()
+            if leader is not None:
+                found[:] = [leader]
+            return leader is not None
 
         if not _process.wait_until(agreed, timeout=timeout, interval=0.05):
             raise ServerStartError(
-                f"the cluster elected no JetStream meta leader within {timeout:.0f} s. Logs: "
-                f"{', '.join(str(n.log_path) for n in self.nodes)}. Fix: a majority of nodes must run and reach "
-                "each other; start the cluster again."
+                f"the cluster elected no JetStream meta leader on a running node within {timeout:.0f} s "
+                f"({self._leader_report()}). Logs: {', '.join(str(n.log_path) for n in self.nodes)}. "
+                "Fix: a majority of the nodes must run and reach each other (node.restart() the stopped ones); "
+                "or start the cluster again."
             )
-        leader = self.meta_leader()
-        assert leader is not None
-        return leader
+        return found[0]
+
+    def _leader_report(self) -> str:
+        """What each node says about the meta leader now, for error messages."""
+        parts = []
+        for node in self.nodes:
+            if not node.is_running:
+                parts.append(f"{node.name}: down")
+                continue
+            leader = node.meta_leader()
+            dead = leader is not None and leader not in self._live()
+            parts.append(f"{node.name} names {leader or 'no leader'}{' (down)' if dead else ''}")
+        return "; ".join(parts)
 
     def wait_healthy(self, timeout: float = 30.0) -> float:
-        """Wait until every running node is healthy (all streams current); returns the seconds waited."""
+        """Wait until the cluster works again; returns the seconds waited.
+
+        That is: every running node names the same meta leader, a running node (so JetStream API
+        requests get answers), and every running node's ``/healthz`` is ok (its streams are current).
+        Right after a SIGKILL the survivors still report healthy for seconds and name the dead
+        node: this does not return during that time.
+        """
         started = time.monotonic()
-        for node in self.nodes:
-            if node.is_running:
-                node.wait_healthy(max(0.1, timeout - (time.monotonic() - started)))
+        missing: list[str] = []
+
+        def healthy() -> bool:
+            if self.agreed_meta_leader() is None:
+                missing[:] = [f"no agreed meta leader on a running node ({self._leader_report()})"]
+                return False
+            sick = [node.name for node in self.nodes if node.is_running and not node.healthy()]
+            missing[:] = [f"not healthy (JetStream not current): {', '.join(sick)}"] if sick else []
+            return not sick
+
+        if not _process.wait_until(healthy, timeout=timeout, interval=0.05, alive=lambda: self.is_running):
+            state = missing[0] if missing else "no node runs"
+            raise ServerStartError(
+                f"the cluster did not become healthy within {timeout:.0f} s: {state}. "
+                f"Logs: {', '.join(str(n.log_path) for n in self.nodes)}. "
+                "Fix: a majority of the nodes must run (node.restart() the stopped ones), then wait again."
+            )
         return time.monotonic() - started
 
     async def leader_of(self, bucket: str, nc: NATS | None = None, *, timeout: float = 2.0) -> Node:

@@ -12,6 +12,11 @@ Across accounts there is no violation at all, only "no responders": a bucket sha
 account through ``js_prefix`` answers reads but nobody takes writes. :func:`no_stream` and
 :func:`no_api` say so.
 
+"No JetStream answered" has several causes that look alike from the client: a cluster electing a
+leader, JetStream not enabled, missing access. :func:`unavailable_causes` orders them from what
+the connection tells (the server's error code, its INFO, an earlier success) and
+:func:`unavailable_message` words them.
+
 Example::
 
     try:
@@ -26,13 +31,18 @@ import asyncio
 import re
 import sys
 import time
+import weakref
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import PermissionDenied, ServerError
 
-__all__ = ["DEFAULT_JS_PREFIX", "Denial", "Guard", "guard", "no_api", "no_stream", "note", "permission_error"]
+__all__ = [
+    "DEFAULT_JS_PREFIX", "Denial", "Guard", "guard", "no_api", "no_stream", "note", "permission_error",
+    "unavailable_causes", "unavailable_message",
+]
 
 DEFAULT_JS_PREFIX = "$JS.API"
 RECENT = 15.0  # seconds a publish denial explains a timed-out request on the same subject
@@ -90,9 +100,12 @@ class Guard:
                 guard.cancelled.pop(task, None)
     """
 
-    __slots__ = ("cancelled", "denials", "inbox_denial", "inflight")
+    __slots__ = ("_nc", "cancelled", "denials", "inbox_denial", "inflight", "js_ok")
 
-    def __init__(self) -> None:
+    def __init__(self, nc: Any = None) -> None:
+        self._nc = weakref.ref(nc) if nc is not None else None  # the connection owns the guard: no cycle
+        self.js_ok = False
+        """True once a JetStream request on this connection succeeded: JetStream is enabled for its account."""
         self.inflight: dict[asyncio.Task[Any], tuple[str, ...] | str] = {}
         """Tasks of the operations in flight -> the subjects they send to (a str: that one subject)."""
         self.cancelled: dict[asyncio.Task[Any], tuple[Denial, str]] = {}
@@ -171,14 +184,22 @@ class Guard:
         """Forget the inbox denial (after a reconnect the server checks the subscription again)."""
         self.inbox_denial = None
 
+    @property
+    def server_info(self) -> Mapping[str, Any]:
+        """The INFO of the server the connection is on now ({} when unknown)."""
+        return server_info(self._nc() if self._nc is not None else None)
+
 
 def guard(nc: Any) -> Guard:
     """The :class:`Guard` of connection ``nc`` (made on first use)."""
     found: Guard | None = getattr(nc, "_kvnb_guard", None)
     if found is None:
-        found = Guard()
+        found = Guard(nc)
         nc._kvnb_guard = found
     return found
+
+
+_guard_of = guard  # for functions whose ``guard`` argument hides this one
 
 
 def note(nc: Any, err: BaseException) -> Denial | None:
@@ -241,8 +262,13 @@ def no_stream(what: str, subject: str, bucket: str, js_prefix: str) -> Permissio
     )
 
 
-def no_api(what: str, js_prefix: str) -> ServerError:
-    """No JetStream API answered (nats-py's ServiceUnavailableError): missing access or JetStream off."""
+def no_api(what: str, js_prefix: str, err: BaseException | None = None, *, nc: Any = None,
+           guard: Guard | None = None) -> ServerError:
+    """No JetStream API answered (nats-py's ServiceUnavailableError, a 503 or no responders).
+
+    ``err`` (its JetStream error code) and the connection (``nc``, or its ``guard``) tell which
+    cause to name first: see :func:`unavailable_causes`.
+    """
     if js_prefix != DEFAULT_JS_PREFIX:
         return PermissionDenied(
             f"{what}: permission denied: no JetStream API answered at {js_prefix!r}. That prefix reaches another "
@@ -252,8 +278,97 @@ def no_api(what: str, js_prefix: str) -> ServerError:
             "leave js_prefix out for buckets of your own.",
             subject=js_prefix,
         )
-    return ServerError(
-        f"{what}: no JetStream API answered: JetStream is not enabled on this server or for your account. "
-        "Fix: start nats-server with --jetstream (kvnb.start_server() does), or enable JetStream for the "
-        "account in the server config (jetstream: enabled)."
-    )
+    if guard is None and nc is not None:
+        guard = _guard_of(nc)
+    info = guard.server_info if guard is not None else server_info(nc)
+    return ServerError(unavailable_message(
+        what, err_code=getattr(err, "err_code", None), description=getattr(err, "description", None),
+        server_info=info, js_ok=guard is not None and guard.js_ok,
+    ))
+
+
+# --- why no JetStream answered ---------------------------------------------------------------
+# JetStream API error codes (nats-server's errors.json) that answer the question outright.
+JS_TEMPORARILY_UNAVAILABLE = 10008  # "JetStream system temporarily unavailable": no meta leader (election, no majority)
+JS_NOT_ENABLED = 10076  # "JetStream not enabled"
+JS_NOT_ENABLED_FOR_ACCOUNT = 10039  # "JetStream not enabled for account"
+
+CLUSTER_BUSY = (
+    "the cluster's JetStream has no leader right now: an election runs after a node went down or is restarting, "
+    "or too few nodes are up to elect one (a majority must run). Fix: retry in a few seconds "
+    "(cluster.wait_healthy() waits until it works again); if it lasts, start the stopped nodes"
+)
+RESTARTING = "the server is stopped or restarting. Fix: check kvnb.current_server() (or run `kvnb doctor`), then retry"
+NOT_ON_SERVER = (
+    "JetStream is not enabled on this server. Fix: start nats-server with --jetstream (kvnb.start_server() does)"
+)
+NOT_FOR_ACCOUNT = (
+    "JetStream is not enabled for your account. Fix: enable it for the account in the server config "
+    "(jetstream: enabled), or log in as a user of an account that has it"
+)
+NOT_ENABLED = (
+    "JetStream is not enabled on this server or for your account. Fix: start nats-server with --jetstream "
+    "(kvnb.start_server() does), or enable it for the account in the server config (jetstream: enabled)"
+)
+NO_ACCESS = (
+    "your user may not use the JetStream API (the server does not answer what it denies). Fix: ask the operator "
+    f'to allow publish to "{DEFAULT_JS_PREFIX}.>" for your user, or {_LOGIN}'
+)
+
+
+def server_info(nc: Any) -> Mapping[str, Any]:
+    """The INFO the server sent connection ``nc`` (nats-py keeps it in ``_server_info``); {} when unknown."""
+    info = getattr(nc, "_server_info", None)
+    return info if isinstance(info, Mapping) else {}
+
+
+def unavailable_causes(*, timed_out: bool = False, err_code: int | None = None,
+                       server_info: Mapping[str, Any] | None = None, js_ok: bool = False) -> list[str]:
+    """Why no JetStream API answered, most likely first, each with its fix.
+
+    - ``timed_out``: no answer at all (else a 503 answer, or "no responders");
+    - ``err_code``: the JetStream error code of a 503 answer (decides it alone when known);
+    - ``server_info``: the INFO of the server the connection is on: ``cluster`` is set on a cluster
+      node, ``jetstream`` is true only where JetStream runs;
+    - ``js_ok``: a JetStream request succeeded on this connection before: JetStream is enabled.
+    """
+    if err_code == JS_TEMPORARILY_UNAVAILABLE:
+        return [CLUSTER_BUSY]
+    if err_code == JS_NOT_ENABLED:
+        return [NOT_ON_SERVER]
+    if err_code == JS_NOT_ENABLED_FOR_ACCOUNT:
+        return [NOT_FOR_ACCOUNT]
+    info = server_info or {}
+    server_js = bool(info.get("jetstream")) if info else None  # None: no INFO, cannot tell
+    if server_js is False and not js_ok:
+        return [NOT_ON_SERVER]
+    causes = []
+    if info.get("cluster"):
+        causes.append(CLUSTER_BUSY)
+    if timed_out or js_ok:  # a server that answered before and now does not is going away or coming back
+        causes.append(RESTARTING)
+    if not js_ok:
+        # A server with JetStream answers an account without it with 10039, not silence: then only access is left.
+        if server_js is None:
+            causes.append(NOT_ENABLED)
+        elif not timed_out:
+            causes.append(NOT_FOR_ACCOUNT)
+    causes.append(NO_ACCESS)
+    return causes
+
+
+def unavailable_message(what: str, *, timed_out: bool = False, err_code: int | None = None,
+                        description: str | None = None, server_info: Mapping[str, Any] | None = None,
+                        js_ok: bool = False) -> str:
+    """The text of the error for ``what`` when no JetStream API answered (arguments: :func:`unavailable_causes`)."""
+    causes = unavailable_causes(timed_out=timed_out, err_code=err_code, server_info=server_info, js_ok=js_ok)
+    if err_code is not None:
+        head = f"the server answered {description or 'unavailable'!r} (JetStream error {err_code})"
+    elif timed_out:
+        head = "the server did not answer in time"
+    else:
+        head = "no JetStream API answered"
+    if len(causes) == 1:
+        return f"{what}: {head}: {causes[0]}."
+    listed = " ".join(f"({i}) {cause}." for i, cause in enumerate(causes, 1))
+    return f"{what}: {head}. Likely causes, most likely first: {listed}"

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Final
 import nats.errors
 import nats.js.errors
 from nats.js import api
+from nats.nuid import NUID
 
 from . import permissions
 from .entry import Entry, Operation
@@ -44,6 +45,13 @@ HEARTBEAT = 1.0  # seconds between the server's idle heartbeats
 INACTIVE_THRESHOLD = 10.0  # the server drops a consumer nobody listens to after this long
 HIGH_WATER = 20_000  # entries queued before flow control stops answering (memory bound)
 _MARKER_REASONS: Final = {"MaxAge": "PURGE", "Purge": "PURGE", "Remove": "DEL"}
+DELETE_TIMEOUT = 1.0  # seconds a consumer delete may take when a watch stops
+_nuid = NUID()
+
+
+def consumer_name() -> str:
+    """A fresh consumer name, chosen before the create request so a watch can always delete what it made."""
+    return f"kvnb_{_nuid.next().decode()}"
 
 
 class CaughtUp:
@@ -116,7 +124,10 @@ class Watch:
         self._generation = 0
         self._expected_cseq = 1
         self._sub: Subscription | None = None
+        # The consumer this watch made, or may have made: named before the create request, so that
+        # stop() can delete it even when the create's answer never arrived (cancelled, timed out).
         self._consumer: str | None = None
+        self._cleanups: set[asyncio.Task[None]] = set()  # consumer deletes in flight
         self._last_activity = time.monotonic()
         self._held_flow_control: list[str] = []
         self._watchdog: asyncio.Task[None] | None = None
@@ -144,29 +155,36 @@ class Watch:
             if found is None:
                 raise
             raise permissions.permission_error(what, *found) from None
-        except nats.js.errors.ServiceUnavailableError:
+        except nats.js.errors.ServiceUnavailableError as err:
             self._started = False
-            raise permissions.no_api(what, self._js_prefix) from None
+            raise permissions.no_api(what, self._js_prefix, err, guard=guard) from None
         except nats.js.errors.NotFoundError:
             self._started = False
             raise BucketNotFound(
                 f"cannot watch bucket {self.bucket!r}: it does not exist. "
                 f"Fix: kvnb.open_bucket({self.bucket!r}) creates it."
             ) from None
-        except (nats.errors.TimeoutError, nats.errors.NoRespondersError, nats.errors.ConnectionClosedError) as err:
+        except nats.errors.ConnectionClosedError:
+            self._started = False
+            raise ServerError(f"{what}: the connection is closed. Fix: connect again (kvnb.connect), "
+                              "open the bucket again and start a new watch.") from None
+        except (nats.errors.TimeoutError, nats.errors.NoRespondersError) as err:
             self._started = False  # a later start() tries again
             found = guard.recent(subjects)
             if found is not None:
                 raise permissions.permission_error(what, *found) from None
-            raise ServerError(
-                f"cannot watch bucket {self.bucket!r}: {err or type(err).__name__}. The server is stopped or "
-                "restarting, or JetStream is not enabled. Fix: check kvnb.current_server(), then start the watch again."
-            ) from None
+            raise ServerError(permissions.unavailable_message(
+                what, timed_out=isinstance(err, nats.errors.TimeoutError), server_info=guard.server_info,
+                js_ok=guard.js_ok,
+            ) + " Then start the watch again.") from None
         except BaseException:
             self._started = False
             raise
         finally:
             guard.leave(task)
+            if not self._started:
+                self._abandon_consumer()
+        guard.js_ok = True  # JetStream answers on this connection: later errors need not blame its setup
         from .client import add_reconnect_listener
 
         self._remove_listener = add_reconnect_listener(self._nc, self._on_reconnect)
@@ -186,6 +204,7 @@ class Watch:
         # Let the cancelled tasks finish now, not as "Task was destroyed but it is pending" later.
         await asyncio.gather(*tasks, return_exceptions=True)
         await self._drop_consumer()
+        await asyncio.gather(*self._cleanups, return_exceptions=True)
         self._queue.put_nowait(_END)
 
     close = stop
@@ -280,6 +299,7 @@ class Watch:
             # even if no entry matched (else it would replay the initial values, or skip writes).
             self._floor = (await self._js.stream_info(self._stream)).state.last_seq
         config.deliver_subject = inbox
+        config.name = consumer_name()
 
         async def on_message(msg: Msg) -> None:
             if generation == self._generation and not self._stopped:
@@ -293,12 +313,15 @@ class Watch:
         if resuming:
             self.resumes += 1
             self.error = None
+        self._consumer = config.name  # before the request: if its answer never comes, stop() still deletes it
         try:
             info = await self._js.add_consumer(self._stream, config)
-        except BaseException:
+        except BaseException as err:
             if resuming:
                 self.resumes -= 1
                 self.error = previous_error
+            if isinstance(err, nats.js.errors.APIError):  # refused (an answer came): nothing was made
+                self._consumer = None
             await self._sub.unsubscribe()
             self._sub = None
             raise
@@ -322,9 +345,27 @@ class Watch:
         if sub is not None:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
-        if consumer is not None and self._nc.is_connected:
+        if consumer is not None:
+            # Shielded: a resume cancelled by stop() meanwhile must not forget the delete; stop() awaits it.
+            await asyncio.shield(self._spawn_delete(consumer))
+
+    async def _delete_consumer(self, name: str) -> None:
+        """Delete consumer ``name`` if it exists (best effort: the server drops it after its inactive threshold)."""
+        if self._nc.is_connected:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._js.delete_consumer(self._stream, consumer), 1.0)
+                await asyncio.wait_for(self._js.delete_consumer(self._stream, name), DELETE_TIMEOUT)
+
+    def _spawn_delete(self, name: str) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(self._delete_consumer(name))
+        self._cleanups.add(task)  # stop() waits for these
+        task.add_done_callback(self._cleanups.discard)
+        return task
+
+    def _abandon_consumer(self) -> None:
+        """After a failed start: delete in the background a consumer the create may have made anyway."""
+        name, self._consumer = self._consumer, None
+        if name is not None:
+            self._spawn_delete(name)
 
     def _mark_caught_up(self) -> None:
         self._position = max(self._position or 0, self._floor)

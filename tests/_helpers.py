@@ -1,9 +1,14 @@
-"""Helpers for tests that check server processes from the operating system's side (Linux ``/proc``)."""
+"""Helpers for tests that check server processes from the operating system's side (Linux ``/proc``),
+and a nats-server without JetStream."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import socket
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 LISTEN = "0A"  # the state column of /proc/net/tcp*
@@ -58,3 +63,27 @@ def decode(table: str, local: str) -> tuple[str, int]:
 def listening(pid: int) -> set[tuple[str, int]]:
     """(address, port) of every TCP socket ``pid`` listens on."""
     return {decode(table, local) for table, local in listening_raw(pid)}
+
+
+@contextlib.contextmanager
+def server_without_jetstream(folder: Path, timeout: float = 10.0) -> Iterator[str]:
+    """A nats-server with JetStream off (``kvnb.server.launch`` always turns it on); yields its client URL.
+
+    Spawned from a minimal config on a port the server picks, and stopped at the end of the block.
+    """
+    from kvnb import _process
+    from kvnb.server import find_nats_server
+
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "no-jetstream.conf"
+    config.write_text('listen: "127.0.0.1:-1"\n')
+    proc = _process.spawn([str(find_nats_server()), "-c", str(config), "--ports_file_dir", str(folder)],
+                          log_path=folder / "no-jetstream.log")
+    try:
+        deadline = time.monotonic() + timeout
+        while not (ports := list(folder.glob("*.ports"))):
+            assert proc.poll() is None and time.monotonic() < deadline, "the server without JetStream did not start"
+            time.sleep(0.01)
+        yield json.loads(ports[0].read_text())["nats"][0]
+    finally:
+        _process.terminate(proc)

@@ -7,10 +7,13 @@ import json
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import datetime
+from pathlib import Path
 
 import pytest
+from _helpers import server_without_jetstream
 
 import kvnb
+from kvnb import permissions
 from kvnb.client import NATS
 from kvnb.server import Server, launch
 
@@ -413,6 +416,67 @@ async def test_a_bucket_shared_by_another_account_is_read_only(logins: Callable[
     with pytest.raises(kvnb.PermissionDenied, match="no JetStream API answered"):
         await kvnb.open_bucket("shared", nc=guest, js_prefix="$JS.owner.API", fresh=True)  # delete is not exported
     assert (await owned.get("motd")).text == "hello"
+
+
+# --- "no JetStream answered": the likely cause first ---------------------------------------------
+
+STANDALONE = {"server_name": "s", "jetstream": True}
+CLUSTER_NODE = {"server_name": "n1", "jetstream": True, "cluster": "kvnb"}
+NO_JETSTREAM = {"server_name": "s"}  # nats-server leaves "jetstream" out of INFO when it runs without it
+
+
+@pytest.mark.parametrize(("inputs", "expected"), [
+    # the server's own error code decides
+    ({"err_code": 10008, "server_info": CLUSTER_NODE}, [permissions.CLUSTER_BUSY]),
+    ({"err_code": 10076, "server_info": CLUSTER_NODE}, [permissions.NOT_ON_SERVER]),
+    ({"err_code": 10039, "server_info": STANDALONE}, [permissions.NOT_FOR_ACCOUNT]),
+    # else INFO: no JetStream on this server / a cluster node / nothing known
+    ({"server_info": NO_JETSTREAM}, [permissions.NOT_ON_SERVER]),
+    ({"server_info": NO_JETSTREAM, "timed_out": True}, [permissions.NOT_ON_SERVER]),
+    ({"server_info": CLUSTER_NODE, "timed_out": True},
+     [permissions.CLUSTER_BUSY, permissions.RESTARTING, permissions.NO_ACCESS]),
+    ({"server_info": STANDALONE, "timed_out": True}, [permissions.RESTARTING, permissions.NO_ACCESS]),
+    ({"server_info": STANDALONE}, [permissions.NOT_FOR_ACCOUNT, permissions.NO_ACCESS]),
+    ({}, [permissions.NOT_ENABLED, permissions.NO_ACCESS]),
+    # an earlier success on this connection: JetStream is enabled, do not blame its setup
+    ({"server_info": CLUSTER_NODE, "js_ok": True},
+     [permissions.CLUSTER_BUSY, permissions.RESTARTING, permissions.NO_ACCESS]),
+    ({"server_info": STANDALONE, "js_ok": True}, [permissions.RESTARTING, permissions.NO_ACCESS]),
+])
+def test_unavailable_causes_come_most_likely_first(inputs: dict[str, object], expected: list[str]) -> None:
+    assert permissions.unavailable_causes(**inputs) == expected  # type: ignore[arg-type]
+
+
+def test_unavailable_message_words_one_cause_or_a_ranked_list() -> None:
+    busy = permissions.unavailable_message("open_bucket('b')", err_code=10008, server_info=CLUSTER_NODE,
+                                           description="JetStream system temporarily unavailable")
+    assert busy.startswith("open_bucket('b'): the server answered 'JetStream system temporarily unavailable' "
+                           "(JetStream error 10008): the cluster's JetStream has no leader right now")
+    assert "retry in a few seconds" in busy and "Fix:" in busy and "not enabled" not in busy
+    ranked = permissions.unavailable_message("put('k')", timed_out=True, server_info=CLUSTER_NODE)
+    first, second = ranked.index("(1) the cluster's JetStream has no leader"), ranked.index("(2) the server is stopped")
+    assert ranked.startswith("put('k'): the server did not answer in time. Likely causes, most likely first:")
+    assert first < second < ranked.index("(3) your user may not use the JetStream API")
+
+
+@pytest.fixture(scope="module")
+def no_jetstream_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with server_without_jetstream(Path(tmp_path_factory.mktemp("nojs"))) as url:
+        yield url
+
+
+async def test_a_server_without_jetstream_is_named_as_the_cause(no_jetstream_url: str) -> None:
+    nc = await kvnb.connect(no_jetstream_url)
+    try:
+        for _ in range(2):  # the same answer every time, and nothing about clusters or accounts
+            with pytest.raises(kvnb.ServerError) as err:
+                await asyncio.wait_for(kvnb.open_bucket("orders", nc=nc), 10)
+            text = str(err.value)
+            assert text.startswith("open_bucket('orders'): no JetStream API answered: JetStream is not enabled on "
+                                   "this server. Fix: start nats-server with --jetstream"), text
+            assert not any(word in text for word in ("cluster", "leader", "account", "permission")), text
+    finally:
+        await nc.close()
 
 
 async def test_get_from_a_deleted_bucket_says_the_bucket_is_gone(nc, bucket_name) -> None:

@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+from _helpers import server_without_jetstream
 
 import kvnb
 from kvnb.client import NATS
 from kvnb.server import launch
-from kvnb.watch import CAUGHT_UP, INACTIVE_THRESHOLD
+from kvnb.watch import CAUGHT_UP, INACTIVE_THRESHOLD, Watch
 
 TIMEOUT = 10.0  # a bound for things that take milliseconds; failing tests fail instead of hanging
 HEARTBEAT_SILENCE = 3.0  # seconds of missed heartbeats after which a watch gives a lost consumer up
@@ -281,3 +282,88 @@ async def test_watching_a_deleted_bucket_says_so(nc: NATS, bucket_name: str) -> 
     await kvnb.delete_bucket(bucket_name, nc=nc)
     with pytest.raises(kvnb.BucketNotFound, match="open_bucket"):
         await kv.watch()
+
+
+async def test_consumers_are_named_by_the_client(kv: kvnb.KV) -> None:
+    async with kv.watch() as first, kv.watch() as second:
+        names = {first._consumer, second._consumer}
+        assert all(n and n.startswith("kvnb_") for n in names) and len(names) == 2
+        listed = {c.name for c in await kv.js.consumers_info(f"KV_{kv.name}")}
+        assert listed == names  # the server took the names kvnb chose before asking
+
+
+async def test_stop_during_a_resume_deletes_the_consumer_whose_create_got_no_answer(kv: kvnb.KV) -> None:
+    # The server makes the consumer, but stop() cancels the resume before the answer reaches the watch
+    # (an answer that never arrives, held back here on purpose). The watch must still delete it: else it
+    # stays until its inactive threshold (10 s), counting against the stream's consumer limit.
+    watch = await kv.watch()
+    await watch.wait_caught_up(TIMEOUT)
+    create = watch._js.add_consumer
+    made = asyncio.Event()
+
+    async def answer_never_arrives(stream: str, config: object, **kwargs: object) -> object:
+        await create(stream, config, **kwargs)  # type: ignore[arg-type]
+        made.set()
+        await asyncio.Event().wait()  # stop() cancels the resume here
+
+    watch._js.add_consumer = answer_never_arrives  # type: ignore[method-assign]
+    watch._schedule_resume("test")
+    await asyncio.wait_for(made.wait(), TIMEOUT)
+    assert await consumer_count(kv) == 1  # the resume's new consumer (the old one was deleted first)
+    await watch.stop()
+    assert await consumer_count(kv) == 0
+
+
+async def test_stop_at_any_moment_of_a_resume_leaves_no_consumer(kv: kvnb.KV) -> None:
+    # No hooks: stop() lands somewhere in the resume (deleting the old consumer, asking for the stream's
+    # state, creating the new one); whatever it interrupted, the server keeps no consumer of this watch.
+    for round_ in range(24):
+        watch = await kv.watch()
+        await watch.wait_caught_up(TIMEOUT)
+        watch._schedule_resume("test")
+        for _ in range(round_ % 8):
+            await asyncio.sleep(0)
+        if round_ >= 8:
+            await asyncio.sleep(0.0005 * (round_ - 8))
+        await watch.stop()
+        assert await consumer_count(kv) == 0, f"round {round_}: a consumer outlived stop()"
+
+
+async def test_a_failed_start_leaves_no_consumer(kv: kvnb.KV) -> None:
+    # start() cancelled while its create request is out (a wait_for that gave up): the consumer the
+    # server made anyway is deleted in the background, not left for its inactive threshold.
+    watch = kv.watch()
+    create = watch._js.add_consumer
+    made = asyncio.Event()
+
+    async def slow_answer(stream: str, config: object, **kwargs: object) -> object:
+        info = await create(stream, config, **kwargs)  # type: ignore[arg-type]
+        made.set()
+        await asyncio.sleep(TIMEOUT)
+        return info
+
+    watch._js.add_consumer = slow_answer  # type: ignore[method-assign]
+    starting = asyncio.ensure_future(watch.start())
+    await asyncio.wait_for(made.wait(), TIMEOUT)
+    starting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await starting
+    # well before the consumer's inactive threshold would remove it
+    deadline = asyncio.get_running_loop().time() + INACTIVE_THRESHOLD / 2
+    while await consumer_count(kv) != 0:
+        assert asyncio.get_running_loop().time() < deadline, "the consumer of a cancelled start was left behind"
+        await asyncio.sleep(0.01)
+
+
+async def test_watching_on_a_server_without_jetstream_names_that_cause(tmp_path: Path) -> None:
+    with server_without_jetstream(tmp_path / "nojs") as url:
+        nc = await kvnb.connect(url)
+        try:
+            with pytest.raises(kvnb.ServerError) as err:
+                await asyncio.wait_for(Watch(nc, bucket="orders").start(), TIMEOUT)
+        finally:
+            await nc.close()
+    text = str(err.value)
+    assert text.startswith("cannot watch bucket 'orders': no JetStream API answered: JetStream is not enabled "
+                           "on this server. Fix: start nats-server with --jetstream"), text
+    assert not any(word in text for word in ("cluster", "leader", "account")), text

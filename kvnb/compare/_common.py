@@ -15,10 +15,12 @@ if TYPE_CHECKING:
     import redis.asyncio
     from nats.aio.client import Client as NATS
 
-WAIT = 3.0
+WAIT = 10.0
 """Seconds a scenario waits at most for a message it expects (a bound, not a timing)."""
 GRACE = 0.15
 """Seconds a scenario keeps listening after the expected messages, to catch extras (duplicates)."""
+PATIENT = 15.0
+"""Seconds to wait for messages a system guarantees to deliver (a bound for a loaded machine, not a timing)."""
 IDLE = 1.0
 """Seconds of silence after which a scenario stops waiting for messages that may never come."""
 

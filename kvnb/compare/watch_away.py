@@ -43,7 +43,7 @@ async def _nats(kv: KV, before: int, away: int, after: int) -> WatchAwayResult:
     try:
         for _ in range(before):
             await kv.put(KEY, next(values))
-        got_before = await c.collect(queue, before)
+        got_before = await c.collect(queue, before, wait=c.PATIENT, idle=c.PATIENT)
     finally:
         last = watch.last_revision  # all a watcher needs to remember to resume
         await watch.stop()
@@ -56,7 +56,7 @@ async def _nats(kv: KV, before: int, away: int, after: int) -> WatchAwayResult:
     try:
         for _ in range(after):
             await kv.put(KEY, next(values))
-        got_after = await c.collect(queue, away + after)
+        got_after = await c.collect(queue, away + after, wait=c.PATIENT, idle=c.PATIENT)
     finally:
         await watch.stop()
         await pump

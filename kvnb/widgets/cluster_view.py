@@ -176,7 +176,8 @@ class ClusterView:
       here, for node up/down and the meta leader (optional: without it, nodes come from the
       buckets' replica lists);
     - ``buckets``: names to show (default: every KV bucket);
-    - ``interval``: seconds between polls; ``timeout``: how long one poll may wait.
+    - ``interval``: seconds between polls; ``timeout``: how long each request of a poll may wait
+      (the buckets' stream info, and each node's monitoring endpoint).
     """
 
     def __init__(self, nc: NATS, *, cluster: Cluster | None = None, buckets: list[str] | None = None,
@@ -200,7 +201,8 @@ class ClusterView:
         if self.cluster is None:
             return []
         cluster = self.cluster
-        meta = await asyncio.to_thread(cluster.meta_leader) if cluster.is_running else None
+        # the view's timeout bounds each node's monitoring request too (a stopped node must not stall a poll)
+        meta = await asyncio.to_thread(cluster.meta_leader, self.timeout) if cluster.is_running else None
         return [NodeState(n.name, n.url, n.is_running, n.name == meta) for n in cluster.nodes]
 
     async def _buckets(self) -> list[BucketState]:
