@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -15,9 +16,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 import nats.errors
+import nats.js.errors
 import pytest
 
 import kvnb
+import kvnb.cluster
 from kvnb.cluster import Cluster, Node, Writer, _http_json, _lock_base, current_cluster, start_cluster
 from kvnb.widgets.cluster_view import BucketState, ClusterSnapshot, ClusterView, NodeState, ReplicaState, render
 
@@ -259,6 +262,99 @@ async def test_failover_kill_vs_graceful_no_acknowledged_write_lost(cluster: Clu
     assert len({a.n for a in writer.acked}) == len(writer.acked)  # Nats-Msg-Id: no write stored twice
     assert kill_pause > graceful_pause, "a crash must cost an election; a graceful stop hands leadership over"
     await kvnb.delete_bucket("failover", nc=cnc)
+
+
+ANSWER = 2.0  # seconds for a JetStream request that must succeed at once (milliseconds when the cluster works)
+
+
+def _running(cluster: Cluster) -> set[str]:
+    return {n.name for n in cluster if n.is_running}
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("wait", ["wait_healthy", "wait_for_meta_leader"])
+async def test_after_the_meta_leader_is_killed_waits_return_once_a_running_node_leads(
+        cluster: Cluster, cnc: kvnb.client.NATS, wait: str) -> None:
+    # For seconds after a SIGKILL the survivors still say they are healthy and name the dead node as
+    # meta leader: a wait that believed them returned at once, and the next JetStream request timed out.
+    await asyncio.to_thread(cluster.wait_healthy, BOUND)
+    victim = cluster.node(await asyncio.to_thread(cluster.wait_for_meta_leader, BOUND))
+    await victim.kill_async()
+    try:
+        result = await asyncio.to_thread(getattr(cluster, wait), BOUND)
+        running = _running(cluster)
+        reported = {n.meta_leader(HTTP) for n in cluster if n.is_running}  # the survivors' /jsz, asked directly
+        assert len(reported) == 1 and reported <= running, f"survivors name {reported}; running: {running}"
+        if wait == "wait_for_meta_leader":
+            assert result in running and result != victim.name
+        assert cluster.meta_leader(HTTP) in running
+        info = await cnc.jetstream(timeout=ANSWER).account_info()  # answered at once, no retry needed
+        assert info.limits is not None
+    finally:
+        await victim.restart_async()
+        await asyncio.to_thread(cluster.wait_healthy, BOUND)
+    assert _running(cluster) == {n.name for n in cluster}
+
+
+@pytest.mark.timeout(180)
+async def test_without_a_leader_errors_name_the_election_not_a_missing_jetstream(
+        cluster: Cluster, cnc: kvnb.client.NATS) -> None:
+    await asyncio.to_thread(cluster.wait_healthy, BOUND)
+    kv = await kvnb.open_bucket("quorum", replicas=3, nc=cnc, fresh=True)
+    here = cnc.connected_url.port if cnc.connected_url is not None else None
+    others = [n for n in cluster if n.port != here]
+    assert len(others) == 2
+    for node in others:  # one node of three left: no majority, so no meta leader until they return
+        await node.kill_async()
+    try:
+        # At first the survivor does not answer at all (a timeout); after ~10 s without a leader it answers
+        # 503 "JetStream system temporarily unavailable" (10008). kvnb said "JetStream is not enabled" to both.
+        with pytest.raises(kvnb.ServerError) as err:
+            await kv.watch()
+        text = str(err.value)
+        assert re.match(r"cannot watch bucket 'quorum': .*?: (\(1\) )?the cluster's JetStream has no leader right now",
+                        text), text
+        assert "retry in a few seconds" in text and "JetStream is not enabled" not in text.split("(2)")[0]
+        deadline = time.monotonic() + BOUND
+        while True:
+            try:
+                await cnc.jetstream(timeout=1.0).account_info()
+            except nats.js.errors.ServiceUnavailableError as unavailable:
+                assert unavailable.err_code == 10008, unavailable
+                break
+            except nats.errors.TimeoutError:
+                pass
+            assert time.monotonic() < deadline, "the survivor never said JetStream is temporarily unavailable"
+            await asyncio.sleep(0.2)
+        for what, attempt in (("open_bucket('quorum2')", kvnb.open_bucket("quorum2", nc=cnc)),
+                              ("cannot watch bucket 'quorum'", kv.watch().start())):
+            with pytest.raises(kvnb.ServerError) as err:
+                await attempt
+            text = str(err.value)
+            assert text.startswith(f"{what}: the server answered 'JetStream system temporarily unavailable' "
+                                   "(JetStream error 10008): the cluster's JetStream has no leader right now"), text
+            assert "not enabled" not in text and "start the stopped nodes" in text
+    finally:
+        for node in others:
+            await node.restart_async()
+        await asyncio.to_thread(cluster.wait_healthy, BOUND)
+    await kvnb.delete_bucket("quorum", nc=cnc)
+
+
+async def test_cluster_view_polls_node_monitoring_with_its_own_timeout(
+        cluster: Cluster, cnc: kvnb.client.NATS, monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[tuple[str, float]] = []
+
+    def recording(url: str, timeout: float = 1.0) -> tuple[int, object]:
+        asked.append((url, timeout))
+        return _http_json(url, timeout)
+
+    monkeypatch.setattr(kvnb.cluster, "_http_json", recording)  # the real request, and what timeout it got
+    view = ClusterView(cnc, cluster=cluster, buckets=[], timeout=HTTP + 0.5, autostart=False)
+    snap = await view.poll()
+    assert sum(n.meta_leader for n in snap.nodes) == 1
+    jsz = [timeout for url, timeout in asked if url.endswith("/jsz")]
+    assert jsz and set(jsz) == {HTTP + 0.5}, asked
 
 
 def test_cluster_nodes_die_with_the_process_that_started_them(tmp_path: Path) -> None:
