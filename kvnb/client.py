@@ -30,7 +30,7 @@ from . import permissions
 from .errors import ConnectError, InvalidOption
 from .server import current_server, server_at, server_starts
 
-__all__ = ["NATS", "close_default_connection", "connect", "default_connection", "server_url"]
+__all__ = ["NATS", "close_connection", "close_default_connection", "connect", "default_connection", "server_url"]
 
 log = logging.getLogger("kvnb")
 DEFAULT_TIMEOUT = 2.0
@@ -195,11 +195,23 @@ def _connect_hint(why: BaseException, text: str) -> str:
     return "check that a NATS server listens there and speaks NATS (not TLS-only or another protocol)"
 
 
-async def _quiet_close(nc: NATS) -> None:
+async def close_connection(nc: NATS, *, timeout: float = 2.0) -> None:
+    """Close ``nc`` and never fail: for teardown after a server was killed or restarted.
+
+    nats-py's close can trip over a transport that died while reconnecting: its ``wait_closed``
+    then raises a stray CancelledError or hangs. A cancellation of the caller itself still propagates.
+    """
+    task = asyncio.current_task()
     try:
-        await asyncio.wait_for(nc.close(), timeout=1.0)
+        await asyncio.wait_for(nc.close(), timeout)
+    except asyncio.CancelledError:
+        if task is not None and task.cancelling():
+            raise
     except Exception:
         pass
+
+
+_quiet_close = close_connection
 
 
 def add_reconnect_listener(nc: NATS, listener: Callable[[], Awaitable[None]]) -> Callable[[], None]:

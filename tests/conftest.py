@@ -40,7 +40,7 @@ async def nc(nats_server: Server) -> AsyncIterator[kvnb.client.NATS]:
     try:
         yield conn
     finally:
-        await conn.close()
+        await kvnb.client.close_connection(conn)
 
 
 @pytest.fixture

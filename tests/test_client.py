@@ -225,3 +225,39 @@ async def test_memory_server_makes_memory_buckets(default_server: Server) -> Non
     assert (await kv.info()).storage == "memory"
     explicit = await kvnb.open_bucket("f", storage="file")
     assert (await explicit.info()).storage == "file"
+
+
+class _CloseRaises:
+    """Stands in for a client whose close() trips over nats-py's teardown race (only close() exists)."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+    async def close(self) -> None:
+        raise self.exc
+
+
+class _CloseHangs:
+    async def close(self) -> None:
+        await asyncio.sleep(30)
+
+
+async def test_close_connection_swallows_a_stray_cancel_from_the_teardown() -> None:
+    await kvnb.client.close_connection(_CloseRaises(asyncio.CancelledError()))  # type: ignore[arg-type]
+    await kvnb.client.close_connection(_CloseRaises(OSError("reset")))  # type: ignore[arg-type]
+
+
+async def test_close_connection_still_lets_the_caller_be_cancelled() -> None:
+    task = asyncio.ensure_future(kvnb.client.close_connection(_CloseHangs()))  # type: ignore[arg-type]
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_close_connection_after_the_server_was_killed(tmp_path) -> None:
+    with kvnb.server.launch(store_dir=tmp_path / "store") as server:
+        nc = await kvnb.connect(server.url)
+        server.kill()
+        await asyncio.wait_for(kvnb.client.close_connection(nc), 5)
+        assert nc.is_closed

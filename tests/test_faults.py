@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 import kvnb
+from kvnb.client import close_connection
 from kvnb.server import Server, launch
 
 STRESS_ROUNDS = int(os.environ.get("KVNB_STRESS_ROUNDS", "20"))
@@ -110,7 +111,7 @@ async def sigkill_during_burst(server: Server, name: str) -> int:
         server.kill()
         acked = await burst.finish()
     finally:
-        await nc.close()
+        await close_connection(nc)
     assert acked, "no put was acknowledged before the kill: the test proved nothing"
     server.restart()
     nc = await kvnb.connect(server.url)
@@ -118,7 +119,7 @@ async def sigkill_during_burst(server: Server, name: str) -> int:
         kv = await kvnb.open_bucket(name, nc=nc)
         missing = lost(acked, await kv.entries())
     finally:
-        await nc.close()
+        await close_connection(nc)
     assert not missing, f"{len(missing)} of {len(acked)} acknowledged puts lost after SIGKILL: {missing[:5]}"
     return len(acked)
 
@@ -182,7 +183,7 @@ async def leader_kill_during_burst(cluster: Any, name: str) -> None:
         missing = lost(acked, await read_all(kv))
         assert not missing, f"{len(missing)} acknowledged puts lost after the old leader rejoined: {missing[:5]}"
     finally:
-        await nc.close()
+        await close_connection(nc)
 
 
 @needs_cluster
@@ -276,7 +277,7 @@ async def watch_across_restarts(server: Server, restarts: int) -> None:
             await watch.stop()
         if feed is not None:
             await feed.aclose()
-        await nc.close()
+        await close_connection(nc)
 
 
 @pytest.mark.timeout(60)
