@@ -338,7 +338,7 @@ async def logins(perm_server: tuple[Server, str]) -> AsyncIterator[Callable[[str
         yield login
     finally:
         for conn in made:
-            await conn.close()
+            await kvnb.client.close_connection(conn)
 
 
 async def test_a_denied_write_is_a_permission_error_at_once(logins: Callable[[str], Awaitable[NATS]]) -> None:
@@ -476,7 +476,7 @@ async def test_a_server_without_jetstream_is_named_as_the_cause(no_jetstream_url
                                    "this server. Fix: start nats-server with --jetstream"), text
             assert not any(word in text for word in ("cluster", "leader", "account", "permission")), text
     finally:
-        await nc.close()
+        await kvnb.client.close_connection(nc)
 
 
 async def test_get_from_a_deleted_bucket_says_the_bucket_is_gone(nc, bucket_name) -> None:

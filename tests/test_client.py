@@ -44,7 +44,7 @@ async def test_first_connect_to_a_fresh_server() -> None:
             assert nc.connected_url.port == server.port
             await nc.flush(1)
         finally:
-            await nc.close()
+            await kvnb.client.close_connection(nc)
 
 
 async def test_dead_address_fails_fast_naming_the_url() -> None:
@@ -108,7 +108,7 @@ async def test_right_credentials_work(auth_server: Server) -> None:
         rev = await kv.put("k", "v")
         assert (await kv.get("k")).revision == rev
     finally:
-        await nc.close()
+        await kvnb.client.close_connection(nc)
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +154,7 @@ async def test_nats_url_is_the_default(nats_server: Server, monkeypatch: pytest.
     try:
         assert nc.connected_url.port == nats_server.port
     finally:
-        await nc.close()
+        await kvnb.client.close_connection(nc)
 
 
 async def test_default_connection_is_shared(default_server: Server) -> None:
@@ -191,7 +191,7 @@ async def test_a_connection_to_a_launched_server_follows_its_restart(tmp_path: P
             server.restart()
             assert await asyncio.wait_for(kv.put("k", "2"), 2) > 0
         finally:
-            await nc.close()
+            await kvnb.client.close_connection(nc)
 
 
 async def test_user_callbacks_still_called() -> None:
@@ -215,7 +215,7 @@ async def test_user_callbacks_still_called() -> None:
             assert reconnects
             assert errors, "the caller's error_cb did not hear about the lost connection"
         finally:
-            await nc.close()
+            await kvnb.client.close_connection(nc)
 
 
 async def test_memory_server_makes_memory_buckets(default_server: Server) -> None:

@@ -45,7 +45,7 @@ async def cnc(cluster: Cluster) -> AsyncIterator[kvnb.client.NATS]:
     try:
         yield conn
     finally:
-        await conn.close()
+        await kvnb.client.close_connection(conn)
 
 
 async def _until(condition: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:

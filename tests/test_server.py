@@ -184,7 +184,7 @@ async def test_restart_keeps_port_store_and_file_data(tmp_path: Path) -> None:
             entry = await asyncio.wait_for(kv.get("k"), 2)
             assert (entry.text, entry.revision) == ("survives", rev)
         finally:
-            await nc.close()
+            await kvnb.client.close_connection(nc)
 
 
 def test_failed_start_raises_with_the_log_tail() -> None:

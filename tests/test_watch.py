@@ -233,7 +233,7 @@ async def test_resumes_across_a_server_restart(tmp_path: Path, how: str) -> None
                 assert watch.pending() == 0  # nothing delivered twice
                 assert watch.resumes >= 1
         finally:
-            await nc.close()
+            await kvnb.client.close_connection(nc)
     revisions = [e.revision for e in seen]  # type: ignore[attr-defined]
     assert revisions == written
     assert [e.text for e in seen] == [str(i) for i in range(40)]  # type: ignore[attr-defined]
@@ -266,7 +266,7 @@ async def test_updates_only_resume_misses_nothing_written_during_an_outage(tmp_p
                 # One resume; a second one (watchdog and reconnect both noticing a slow restart) is harmless.
                 assert watch.resumes >= 1
         finally:
-            await nc.close()
+            await kvnb.client.close_connection(nc)
 
 
 async def test_two_watches_are_independent(kv: kvnb.KV, nc: NATS) -> None:
@@ -362,7 +362,7 @@ async def test_watching_on_a_server_without_jetstream_names_that_cause(tmp_path:
             with pytest.raises(kvnb.ServerError) as err:
                 await asyncio.wait_for(Watch(nc, bucket="orders").start(), TIMEOUT)
         finally:
-            await nc.close()
+            await kvnb.client.close_connection(nc)
     text = str(err.value)
     assert text.startswith("cannot watch bucket 'orders': no JetStream API answered: JetStream is not enabled "
                            "on this server. Fix: start nats-server with --jetstream"), text

@@ -197,7 +197,7 @@ async def test_a_lost_server_shows_in_the_widget_and_the_feed_resumes(bucket_nam
             finally:
                 await feed.aclose()
         finally:
-            await nc.close()
+            await kvnb.client.close_connection(nc)
 
 
 async def test_widgets_need_a_running_loop_and_accept_the_sync_facade(kv: kvnb.KV) -> None:
