@@ -94,13 +94,15 @@ def cmd_lab(args: argparse.Namespace) -> int:
     try:
         return lab.wait()
     except KeyboardInterrupt:
-        lab.send_signal(signal.SIGINT)
-        lab.send_signal(signal.SIGINT)  # JupyterLab asks for confirmation after the first one
+        # SIGTERM is JupyterLab's clean shutdown (SIGINT asks for a confirmation, and a second SIGINT
+        # racing its handler swap kills it by signal). Stopping on request is success.
+        lab.terminate()
         try:
-            return lab.wait(timeout=10)
+            code = lab.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            lab.terminate()
-            return lab.wait()
+            lab.kill()
+            code = lab.wait()
+        return 0 if code in (0, -signal.SIGTERM, -signal.SIGINT) else code
     finally:
         if lab.poll() is None:
             lab.kill()
