@@ -21,7 +21,9 @@ $(PY):
 	$(PY) -m pip install --quiet --upgrade pip
 
 $(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e '.[dev]'
+	@echo "kvnb: installing kvnb and its Python dependencies into $(VENV) (first run: a few minutes) ..."
+	$(PY) -m pip install --quiet --progress-bar off -e '.[dev]'
+	@echo "kvnb: Python packages installed."
 	@touch $@
 
 # Debian packages the tests need: chromium (browser tests) and redis-server (KV vs Redis).
@@ -30,7 +32,7 @@ system-deps:
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
 	if [ -n "$$missing" ]; then \
-	  echo "installing Debian packages:$$missing"; \
+	  echo "kvnb: installing Debian packages:$$missing (about a minute) ..."; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
