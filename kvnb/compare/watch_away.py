@@ -103,23 +103,21 @@ async def _redis(r: redis.asyncio.Redis, before: int, away: int, after: int) -> 
     await r.config_set("notify-keyspace-events", "K$")  # off by default: K = keyspace channel, $ = string commands
     channel = f"__keyspace@{c.keyspace_db(r)}__:{key}"
     barrier = f"kvnb:barrier:{uuid.uuid4().hex}"  # a private channel that marks "everything before this"
-    try:
+
+    async def listen_while_writing(count: int) -> list[str]:
         pubsub = await _subscribe(r, channel, barrier)
         try:
-            for _ in range(before):
+            for _ in range(count):
                 await r.set(key, next(values))
-            got_before = await _heard(r, pubsub, barrier)
+            return await _heard(r, pubsub, barrier)
         finally:
             await pubsub.aclose()
+
+    try:
+        got_before = await listen_while_writing(before)
         for _ in range(away):  # nobody is subscribed now
             await r.set(key, next(values))
-        pubsub = await _subscribe(r, channel, barrier)
-        try:
-            for _ in range(after):
-                await r.set(key, next(values))
-            got_after = await _heard(r, pubsub, barrier)
-        finally:
-            await pubsub.aclose()
+        got_after = await listen_while_writing(after)
     finally:
         await r.config_set("notify-keyspace-events", previous)
         await r.delete(key)
