@@ -18,7 +18,6 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import sys
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from typing import Any, NoReturn
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client as NATS
-from nats.js import api
+from nats.js import JetStreamContext, api
 
 from . import permissions
 from . import validation as v
@@ -593,8 +592,7 @@ async def open_bucket(name: str, *, history: int = _UNSET, ttl: float | None = _
     with _server_errors(f"open_bucket({name!r})", permissions.guard(nc), api_subjects, js_prefix=js_prefix,
                         bucket=name):
         if fresh:
-            with contextlib.suppress(nats.js.errors.NotFoundError):
-                await js.delete_stream(stream)
+            await _delete_stream(js, stream)
         else:
             try:
                 si = await js.stream_info(stream)
@@ -653,8 +651,29 @@ async def delete_bucket(name: str, *, nc: NATS | None = None) -> bool:
     v.check_bucket_name(name)
     if nc is None:
         nc = await default_connection()
-    with _server_errors(f"delete_bucket({name!r})", permissions.guard(nc), (f"$JS.API.STREAM.DELETE.KV_{name}",)):
+    with _server_errors(f"delete_bucket({name!r})", permissions.guard(nc),
+                        (f"$JS.API.STREAM.DELETE.KV_{name}", f"$JS.API.STREAM.INFO.KV_{name}")):
+        return await _delete_stream(nc.jetstream(), f"KV_{name}")
+
+
+async def _delete_stream(js: JetStreamContext, stream: str) -> bool:
+    """Delete ``stream``; False if it did not exist.
+
+    In a cluster only the stream's leader answers a delete. While its group changes leader the
+    delete is applied and nobody answers (nats-server's processClusterDeleteStream), so after a
+    timeout this looks: a stream that is gone now was deleted by this call. One that is still
+    there is asked once more, then the timeout stands.
+    """
+    for attempt in (1, 2):
         try:
-            return await nc.jetstream().delete_stream(f"KV_{name}")
+            return await js.delete_stream(stream)
         except nats.js.errors.NotFoundError:
-            return False
+            return attempt == 2  # on the second try: the first one deleted it
+        except nats.errors.TimeoutError:
+            try:
+                await js.stream_info(stream)
+            except nats.js.errors.NotFoundError:
+                return True
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable: the second attempt returns or raises")

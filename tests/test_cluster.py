@@ -341,6 +341,40 @@ async def test_without_a_leader_errors_name_the_election_not_a_missing_jetstream
     await kvnb.delete_bucket("quorum", nc=cnc)
 
 
+@pytest.mark.timeout(180)
+async def test_delete_bucket_whose_answer_is_lost_to_a_frozen_leader_says_it_was_deleted(
+        cluster: Cluster, cnc: kvnb.client.NATS) -> None:
+    # Only a stream's leader answers a delete. With that leader frozen, the other nodes apply the
+    # delete and stay silent (they still believe in the leader), so nats-py times out on a bucket that
+    # is gone. This is what made a cleanup after a leader change fail once in CI.
+    await asyncio.to_thread(cluster.wait_healthy, BOUND)
+    await kvnb.open_bucket("silent", replicas=3, nc=cnc, fresh=True)
+    meta = cluster.node(await asyncio.to_thread(cluster.wait_for_meta_leader, BOUND))
+    leader = await _leader(cluster, "silent", cnc)
+    for _ in range(10):  # freezing the meta leader too would stop the delete itself: move the stream's leader
+        if leader is not meta:
+            break
+        await cnc.request("$JS.API.STREAM.LEADER.STEPDOWN.KV_silent", b"", timeout=HTTP)
+        await asyncio.sleep(0.5)
+        leader = await _leader(cluster, "silent", cnc)
+    assert leader is not meta, "the stream's leader stayed on the meta leader through 10 step-downs"
+    nc = await kvnb.connect(meta.url, timeout=5)  # a node that keeps running
+    os.kill(leader.pid, signal.SIGSTOP)
+    try:
+        started = time.monotonic()
+        assert await kvnb.delete_bucket("silent", nc=nc) is True
+        waited = time.monotonic() - started
+        with pytest.raises(nats.js.errors.NotFoundError):
+            await nc.jetstream(timeout=HTTP).stream_info("KV_silent")
+    finally:
+        os.kill(leader.pid, signal.SIGCONT)
+        await kvnb.client.close_connection(nc)
+    # The delete's own answer never came: kvnb waited out nats-py's request timeout (5 s), then looked.
+    assert waited >= 4.5, f"the delete was answered after {waited:.2f} s: the frozen leader did not silence it"
+    await asyncio.to_thread(cluster.wait_healthy, BOUND)
+    assert await kvnb.delete_bucket("silent", nc=cnc) is False
+
+
 async def test_cluster_view_polls_node_monitoring_with_its_own_timeout(
         cluster: Cluster, cnc: kvnb.client.NATS, monkeypatch: pytest.MonkeyPatch) -> None:
     asked: list[tuple[str, float]] = []
