@@ -304,11 +304,13 @@ class Shared(Generic[S]):
             value = self.value
             return value if value is not None and value.is_running else None
 
-    def release(self, instance: object) -> None:
-        """Forget ``instance`` if it is the shared one (its ``stop()`` calls this)."""
+    def release(self, instance: object) -> bool:
+        """Forget ``instance`` if it is the shared one (its ``stop()`` calls this); True if it was."""
         with self.lock:
             if self.value is instance:
                 self.value = None
+                return True
+            return False
 
     def stop(self) -> None:
         """Stop the shared instance, if any."""

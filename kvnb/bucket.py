@@ -142,6 +142,9 @@ class _ServerErrors:
             if found is not None:
                 raise permissions.permission_error(what, *found) from None
         if issubclass(exc_type, (TimeoutError, nats.errors.TimeoutError)):
+            if guard is not None:  # it knows the server and whether JetStream answered before: rank the causes
+                raise ServerError(permissions.unavailable_message(
+                    what, timed_out=True, server_info=guard.server_info, js_ok=guard.js_ok)) from None
             raise ServerError(
                 f"{what}: the server did not answer in time. Common causes: the server was stopped or is "
                 "restarting, the bucket's stream has no leader yet (cluster), or your user lacks permission "

@@ -74,6 +74,7 @@ class Server(_process.ManagedProcess):
     _proc: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _run_dir: Path | None = field(default=None, repr=False)
     _store_lock: IO[bytes] | None = field(default=None, repr=False)
+    _was_default: bool = field(default=False, repr=False)
     generation: int = 0
     """Counts starts: 1 after the first start, +1 on every restart."""
     started_at: float = 0.0
@@ -171,7 +172,7 @@ class Server(_process.ManagedProcess):
         self._unlock_store()
         if self._temp_store:
             shutil.rmtree(self.store_dir, ignore_errors=True)
-        _default.release(self)
+        self._was_default = _default.release(self) or self._was_default
 
     def kill(self) -> None:
         """SIGKILL the server, keeping port and store so :meth:`restart` can bring it back (fault demos)."""
@@ -195,6 +196,11 @@ class Server(_process.ManagedProcess):
             )
         self._halt(signal.SIGTERM)
         self._start()
+        if self._was_default:  # stop() then restart() of the default server: kvnb uses it again
+            with _default.lock:
+                if _default.running() is None:
+                    _default.value = self
+                self._was_default = False
         return self
 
     def __repr__(self) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -494,3 +496,26 @@ async def test_a_str_that_is_not_valid_unicode_is_an_invalid_value(kv, method) -
     with pytest.raises(kvnb.InvalidValue, match="UTF-8"):
         await getattr(kv, method)(*args)
     assert kv.nc.stats["out_msgs"] == sent
+
+
+async def test_a_frozen_server_is_blamed_before_permissions_when_a_put_times_out(tmp_path: Path) -> None:
+    # The bucket opened on this connection, so JetStream works for it: a request that now goes
+    # unanswered most likely meets a stopped or restarting server, and the error says that first.
+    server = launch(store_dir=tmp_path / "store", name="kvnb-frozen")
+    nc = await kvnb.connect(server.url)
+    try:
+        kv = await kvnb.open_bucket("frozen", nc=nc)
+        await kv.put("k", "1")
+        os.kill(server.pid, signal.SIGSTOP)
+        try:
+            with pytest.raises(kvnb.ServerError) as err:
+                await kv.put("k", "2")
+        finally:
+            os.kill(server.pid, signal.SIGCONT)
+        text = str(err.value)
+        assert text.startswith("put('k'): the server did not answer in time. Likely causes, most likely first: "
+                               "(1) the server is stopped or restarting."), text
+        assert "(2) your user may not use the JetStream API" in text and "not enabled" not in text
+    finally:
+        await kvnb.client.close_connection(nc)
+        server.stop()

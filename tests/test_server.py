@@ -187,6 +187,26 @@ async def test_restart_keeps_port_store_and_file_data(tmp_path: Path) -> None:
             await kvnb.client.close_connection(nc)
 
 
+def test_restart_after_stop_makes_the_default_server_the_default_again(default_server_cleanup: None,
+                                                                     tmp_path: Path) -> None:
+    server = kvnb.start_server(store_dir=tmp_path / "store")
+    server.stop()
+    assert kvnb.current_server() is None
+    server.restart()
+    assert kvnb.current_server() is server and server.is_running
+    private = launch(store_dir=tmp_path / "private")  # never the default: restarting it must not make it one
+    try:
+        private.stop()
+        private.restart()
+        assert kvnb.current_server() is server
+        server.stop()
+        private.stop()
+        private.restart()
+        assert kvnb.current_server() is None
+    finally:
+        private.stop()
+
+
 def test_failed_start_raises_with_the_log_tail() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
