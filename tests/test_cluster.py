@@ -18,6 +18,7 @@ from pathlib import Path
 import nats.errors
 import nats.js.errors
 import pytest
+from _helpers import alive as _alive
 
 import kvnb
 import kvnb.cluster
@@ -67,15 +68,6 @@ async def _leader(cluster: Cluster, bucket: str, nc: kvnb.client.NATS, timeout: 
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.1)
-
-
-def _alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie waiting to be reaped counts as dead)."""
-    try:
-        state = Path(f"/proc/{pid}/status").read_text()
-    except OSError:
-        return False
-    return "\nState:\tZ" not in state
 
 
 # --- no server needed ---------------------------------------------------------------------------

@@ -13,55 +13,26 @@ import importlib.util
 import ipaddress
 import os
 import socket
-import struct
 import sys
 from pathlib import Path
 
 import pytest
+from _helpers import listening
 
 import kvnb
 from kvnb.server import launch
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads Linux's /proc")
 
-LISTEN = "0A"
-
-
-def _socket_inodes(pid: int) -> set[int]:
-    inodes = set()
-    fd_dir = Path(f"/proc/{pid}/fd")
-    for fd in os.listdir(fd_dir):
-        with contextlib.suppress(OSError):
-            target = os.readlink(fd_dir / fd)
-            if target.startswith("socket:["):
-                inodes.add(int(target[8:-1]))
-    return inodes
-
-
-def _decode(hex_addr: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]:
-    """``0100007F:1F90`` -> (127.0.0.1, 8080): the kernel prints each 32-bit word in host byte order."""
-    addr, port = hex_addr.split(":")
-    raw = bytes.fromhex(addr)
-    words = struct.unpack(f"<{len(raw) // 4}I", raw)
-    packed = struct.pack(f">{len(words)}I", *words)
-    return ipaddress.ip_address(packed), int(port, 16)
-
-
 def listeners(pid: int) -> list[tuple[str, int]]:
-    """(address, port) of every TCP socket in LISTEN state that process ``pid`` holds."""
-    mine = _socket_inodes(pid)
+    """(address, port) of every TCP socket ``pid`` listens on; an IPv4-mapped IPv6 address is given as
+    the IPv4 one, because ``is_loopback`` does not see through the mapping."""
     found = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with contextlib.suppress(FileNotFoundError), open(table) as f:
-            next(f)  # header
-            for line in f:
-                fields = line.split()
-                local, state, inode = fields[1], fields[3], int(fields[9])
-                if state == LISTEN and inode in mine:
-                    address, port = _decode(local)
-                    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-                        address = address.ipv4_mapped
-                    found.append((str(address), port))
+    for address, port in listening(pid):
+        ip = ipaddress.ip_address(address)
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+            ip = ip.ipv4_mapped
+        found.append((str(ip), port))
     return found
 
 
