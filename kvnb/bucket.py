@@ -262,8 +262,18 @@ class KV:
                 current = int(found.group(1)) if found else None
                 raise Conflict(key, expected, current, operation) from None
             raise ServerError(f"{what}: the server refused it: {err.description} (code {err.err_code}).") from None
-        with _server_errors(what, self._guard, (subject,), js_prefix=self._js_prefix, bucket=self.name, task=task):
-            raise  # the exception the caller is handling, for _server_errors to map
+        try:
+            with _server_errors(what, self._guard, (subject,), js_prefix=self._js_prefix, bucket=self.name,
+                                task=task):
+                raise  # the exception the caller is handling, for _server_errors to map
+        except ServerError as mapped:
+            if type(mapped) is ServerError and isinstance(err, (TimeoutError, nats.errors.TimeoutError)):
+                # the request left; a server that was only slow or frozen still applies it later
+                raise ServerError(
+                    f"{mapped} Note: this write may still be applied when the server answers again; "
+                    f"read the key (kv.get({key!r})) before you write it again."
+                ) from None
+            raise
 
     # --- writes -------------------------------------------------------------------------------
     # put, update and get are written out flat (no helper coroutine, no context manager, nothing

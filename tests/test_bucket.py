@@ -7,6 +7,7 @@ import json
 import os
 import secrets
 import signal
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -516,6 +517,12 @@ async def test_a_frozen_server_is_blamed_before_permissions_when_a_put_times_out
         assert text.startswith("put('k'): the server did not answer in time. Likely causes, most likely first: "
                                "(1) the server is stopped or restarting."), text
         assert "(2) your user may not use the JetStream API" in text and "not enabled" not in text
+        # The put had left before the server froze: it is applied once the server runs again, as the error warns.
+        assert "this write may still be applied" in text and "kv.get('k')" in text
+        deadline = time.monotonic() + 10
+        while (await kv.get("k")).value != b"2":
+            assert time.monotonic() < deadline, "the put sent before the freeze was never applied"
+            await asyncio.sleep(0.05)
     finally:
         await kvnb.client.close_connection(nc)
         server.stop()
