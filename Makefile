@@ -15,14 +15,21 @@ help:
 	@echo "make learner regenerate the learner copies of the notebooks (solutions removed)"
 	@echo "make bench   benchmarks against raw nats-py (writes docs/benchmarks.md), then the 20-round stress tests"
 
+# uv installs in seconds where pip takes half a minute; when it is not on PATH, pip bootstraps it
+# into the venv (one small wheel), and everything after that goes through uv.
+UV := $(shell command -v uv 2>/dev/null)
+ifeq ($(UV),)
+UV := $(VENV)/bin/uv
+endif
+
 $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "kvnb needs Python 3.11 or newer; set PYTHON=python3.11")'
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	@command -v uv >/dev/null 2>&1 || $(PY) -m pip install --quiet --disable-pip-version-check uv
 
 $(STAMP): pyproject.toml | $(PY)
-	@echo "kvnb: installing kvnb and its Python dependencies into $(VENV) (first run: a few minutes) ..."
-	$(PY) -m pip install --quiet --progress-bar off -e '.[dev]'
+	@echo "kvnb: installing kvnb and its Python dependencies into $(VENV) with uv ..."
+	$(UV) pip install --quiet --python $(PY) -e '.[dev]'
 	@echo "kvnb: Python packages installed."
 	@touch $@
 
