@@ -3,22 +3,32 @@
 Accounts, not subject permissions, keep participants apart (see the design notes): inside one
 account a participant could mirror another's bucket or read its replies. Here
 
-- participant ``pN`` logs in to account ``PN``: its own JetStream (limited), its own buckets;
-- account ``CLASS`` holds the shared bucket ``class`` and the ``instructor`` user. It exports the
-  read-only JetStream API of ``KV_class`` (info, get, direct get, watch consumers) and every
-  participant imports it under ``$JS.class.API``; watch deliveries reach a participant through
-  its own inbox prefix ``_INBOX_pN`` (exported by CLASS to that participant's account only);
-- every participant account exports its JetStream API to CLASS only, imported as ``$JS.pN.API``:
-  the instructor sees (and could repair) every participant's buckets.
+- participant ``pN`` logs in to account ``PN`` with an nkey (a seed of its own, checked by an
+  ed25519 signature: a wrong login costs microseconds and blocks nobody). ``PN`` has its own
+  JetStream with limits (:func:`participant_limits`) and its own buckets;
+- account ``CLASS`` holds the shared bucket ``class`` and the ``instructor`` user. Each participant
+  reads it through a **mirror in its own account** (``KV_class``, made at start by the instructor):
+  the participant never talks to CLASS's JetStream API, so it can neither create, delete nor
+  exhaust consumers on the shared stream. The only thing a participant account imports from CLASS
+  is what its mirror needs (the consumer-create request for ``KV_class``, its deliveries on
+  ``_MIR_pN.>`` and flow control), and its user may not publish there itself;
+- every participant account exports its JetStream API to CLASS only, imported as ``$JS.pN.API``,
+  and the deliveries of the instructor's watches on ``_DLV_pN.>``: a consumer in ``P1`` can only
+  ever deliver under ``_DLV_p1``, so nothing ``p1`` does can appear in the instructor's view of
+  ``p2``. The instructor's watches use random deliver subjects and accept only messages of the
+  consumer they made (:func:`kvnb.watch.route_deliveries`, :func:`prepare_instructor`);
+- participants may not subscribe to ``$JS.API.>`` in their own account: they cannot see, nor
+  answer, the requests the instructor sends there.
 
-Passwords are generated at start and stored in the server config only as bcrypt hashes; the
-join sheet with the clear passwords is written with 0600 permissions.
+The config holds only public keys; the seeds are on the join sheet (written 0600, never printed).
+The server's log is capped (rotated at 10 MB, 3 files kept). ``stop()`` removes every file the
+classroom wrote: config, store (unless you gave ``store_dir``), log, join sheet and seed files.
 
 Example::
 
     room = kvnb.classroom.start_classroom(participants=12)
-    print(room.sheet())                  # URL, users, passwords, env vars per participant
-    nc = await room.connect("p1")        # log in as a participant (or "instructor")
+    room.write_sheet("~/.kvnb/join-sheet.txt")   # URL, seeds and env vars per participant (0600)
+    nc = await room.connect("p1")                 # log in as a participant (or "instructor")
     shared = await kvnb.classroom.open_shared_bucket(nc)
     room.stop()
 
@@ -34,11 +44,11 @@ import json
 import os
 import re
 import secrets
+import shutil
 import socket
 import stat
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -53,40 +63,81 @@ if TYPE_CHECKING:
     from .bucket import KV
 
 __all__ = [
-    "CLASS_ACCOUNT", "CLASS_JS_PREFIX", "SHARED_BUCKET", "Classroom", "Seat", "classroom_config",
-    "open_shared_bucket", "participant_js_prefix", "start_classroom",
+    "CLASS_ACCOUNT", "SHARED_BUCKET", "Classroom", "Limits", "Seat", "classroom_config", "deliver_prefix",
+    "open_shared_bucket", "participant_js_prefix", "participant_limits", "prepare_instructor", "start_classroom",
 ]
 
 CLASS_ACCOUNT = "CLASS"
 SHARED_BUCKET = "class"
-CLASS_JS_PREFIX = "$JS.class.API"
-INSTRUCTOR_INBOX = "_INBOX_class"
+CLASS_JS_PREFIX = "$JS.class.API"  # only the participants' mirrors use it; participant users may not
 PARTICIPANTS_VAR = "KVNB_CLASSROOM_PARTICIPANTS"
 MAX_PARTICIPANTS = 200
+MiB = 1 << 20
+SHARED_MAX_BYTES = 8 * MiB  # the shared bucket, and each participant's mirror of it
+LOG_LIMIT = 10 * MiB  # the server log rotates at this size ...
+LOG_FILES = 3  # ... and keeps this many files: at most 40 MB of log whatever anyone sends
+MAX_PENDING = 4 * MiB  # bytes the server buffers for one connection that does not read
+# A protocol line (CONNECT, PUB) may not be longer: a failed login logs at most this much of a name.
+MAX_CONTROL_LINE = 2048
 _STAMP = re.compile(r"^(?P<date>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(?P<frac>\d+))?(?P<zone>Z|[+-]\d\d:\d\d)$")
-# Per-participant JetStream limits: enough for every notebook, small enough for a laptop running 30.
-PARTICIPANT_LIMITS = {"max_memory": "64M", "max_file": "256M", "max_streams": 32, "max_consumers": 256}
-# Read-only JetStream API of the shared bucket's stream, as exported by CLASS.
-_SHARED_API = (
-    "STREAM.INFO.KV_class",
-    "STREAM.MSG.GET.KV_class",
-    "DIRECT.GET.KV_class",
-    "DIRECT.GET.KV_class.>",
-    "CONSUMER.CREATE.KV_class",
-    "CONSUMER.CREATE.KV_class.>",
-    "CONSUMER.INFO.KV_class.*",
-    "CONSUMER.DELETE.KV_class.*",
-)
+# What a participant's own user may not publish: CLASS's API (its mirror uses the import, the user
+# never), the instructor's delivery subjects of its account, and changes to its mirror of "class".
+_MIRROR_API = ("CREATE", "UPDATE", "DELETE", "PURGE", "MSG.DELETE")
+_CLASS_API = ("$JS.API.CONSUMER.CREATE.KV_class",)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-participant limits (each participant account gets all of them)."""
+
+    max_connections: int
+    max_subscriptions: int
+    max_payload: int
+    max_memory: int
+    """bytes of memory-storage buckets"""
+    max_file: int
+    """bytes of file-storage buckets (the mirror of ``class`` counts)"""
+    max_streams: int
+    max_consumers: int
+    """consumers per stream (JetStream has no per-account total: at most max_streams x this)"""
+
+
+def participant_limits(participants: int) -> Limits:
+    """The limits of each participant account, sized so that all of them together fit.
+
+    Totals stay at 12.5 GiB of disk and 1.6 GiB of memory storage whatever the class size:
+    up to 50 participants 256 MiB disk / 32 MiB memory each, up to 100 half that, up to 200 a
+    quarter. The server's own JetStream limits are set to the sum, so the quotas are reservations.
+    """
+    if participants <= 50:
+        file, memory, consumers = 256 * MiB, 32 * MiB, 16
+    elif participants <= 100:
+        file, memory, consumers = 128 * MiB, 16 * MiB, 12
+    else:
+        file, memory, consumers = 64 * MiB, 8 * MiB, 8
+    return Limits(max_connections=8, max_subscriptions=1000, max_payload=1 * MiB, max_memory=memory,
+                  max_file=file, max_streams=32, max_consumers=consumers)
+
+
+CLASS_LIMITS = Limits(max_connections=16, max_subscriptions=10_000, max_payload=1 * MiB, max_memory=64 * MiB,
+                      max_file=256 * MiB, max_streams=8, max_consumers=256)
 
 
 @dataclass(frozen=True)
 class Seat:
-    """One login: a participant (``p1``...) or the instructor."""
+    """One login: a participant (``p1``...) or the instructor, with its nkey."""
 
     user: str
-    password: str = field(repr=False)
+    seed: str = field(repr=False)
+    """The nkey seed (``SU...``): the secret that logs in. It goes on the join sheet only."""
     account: str
-    inbox_prefix: str
+
+    @property
+    def public_key(self) -> str:
+        """The nkey public key (``U...``): what the server config holds."""
+        import nkeys
+
+        return str(nkeys.from_seed(self.seed.encode()).public_key.decode())
 
     @property
     def is_instructor(self) -> bool:
@@ -98,77 +149,105 @@ def participant_js_prefix(user: str) -> str:
     return f"$JS.{user}.API"
 
 
-def _bcrypt(password: str) -> str:
+def deliver_prefix(user: str) -> str:
+    """Where consumers in participant ``user``'s account deliver to the instructor (``_DLV_<user>``)."""
+    return f"_DLV_{user}"
+
+
+def _mirror_prefix(user: str) -> str:
+    return f"_MIR_{user}"
+
+
+def _new_seed() -> str:
     try:
-        import bcrypt
+        import nkeys
     except ImportError:  # pragma: no cover - a declared dependency
-        raise NotSupported("classroom mode hashes passwords with bcrypt, which is not installed. "
-                           "Fix: pip install bcrypt") from None
-    # nats-server understands the $2a$ prefix; cost 11 is its own `nats server passwd` default.
-    hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=11, prefix=b"2a")).decode()
-    return hashed
+        raise NotSupported("classroom mode logs users in with nkeys, which is not installed. "
+                           "Fix: pip install nkeys") from None
+    return str(nkeys.encode_seed(secrets.token_bytes(32), nkeys.PREFIX_BYTE_USER).decode())
 
 
 def _q(text: str) -> str:
     return json.dumps(text)  # a JSON string is a valid nats-server config string
 
 
-def classroom_config(participants: list[Seat], instructor: Seat, *, hashed: dict[str, str] | None = None,
-                     progress: Callable[[int, int], None] | None = None) -> str:
-    """The nats-server configuration text (accounts, users, exports, imports) for a classroom.
+def _size(n: int) -> str:
+    return f"{n // MiB}MB" if n % MiB == 0 else str(n)
 
-    ``hashed`` maps user -> bcrypt hash; hashes are computed when it is not given (~0.1 s each,
-    ``progress(done, total)`` is called after each). The text holds no clear password.
+
+def _limits(limits: Limits) -> list[str]:
+    return [
+        f"    limits: {{ max_connections: {limits.max_connections}, max_subscriptions: {limits.max_subscriptions}, "
+        f"max_payload: {_size(limits.max_payload)}, max_leafnodes: 0 }}",
+        f"    jetstream: {{ max_memory: {_size(limits.max_memory)}, max_file: {_size(limits.max_file)}, "
+        f"max_streams: {limits.max_streams}, max_consumers: {limits.max_consumers} }}",
+    ]
+
+
+def classroom_config(participants: list[Seat], instructor: Seat, *, log_file: str | os.PathLike[str] | None = None,
+                     limits: Limits | None = None, log_limit: int = LOG_LIMIT) -> str:
+    """The nats-server configuration text (limits, accounts, nkey users, exports, imports) for a classroom.
+
+    It holds public keys only. ``log_file``: where the server logs (rotated at ``log_limit`` bytes,
+    3 old files kept); ``limits``: per participant (default :func:`participant_limits`).
     """
-    hashed = dict(hashed or {})
-    seats = [*participants, instructor]
-    for done, seat in enumerate(seats, 1):
-        if seat.user not in hashed:
-            hashed[seat.user] = _bcrypt(seat.password)
-        if progress is not None:
-            progress(done, len(seats))
-    limits = ", ".join(f"{k}: {v}" for k, v in PARTICIPANT_LIMITS.items())
-    lines = ["# kvnb classroom: generated at start; passwords are bcrypt hashes.", "accounts {"]
-    everyone = ", ".join(p.account for p in participants)
-    class_exports = [f"    {{ service: {_q('$JS.API.' + s)}, accounts: [{everyone}] }}" for s in _SHARED_API]
-    class_exports.append(f"    {{ service: {_q('$JS.FC.KV_class.>')}, accounts: [{everyone}] }}")
-    class_exports += [f"    {{ stream: {_q(p.inbox_prefix + '.>')}, accounts: [{p.account}] }}" for p in participants]
-    class_imports = []
+    limits = limits or participant_limits(len(participants))
+    total_file = limits.max_file * len(participants) + CLASS_LIMITS.max_file
+    total_memory = limits.max_memory * len(participants) + CLASS_LIMITS.max_memory
+    lines = [
+        "# kvnb classroom: generated at start; users log in with nkeys (public keys only here).",
+        f"max_pending: {_size(MAX_PENDING)}",
+        f"max_control_line: {MAX_CONTROL_LINE}",
+        f"max_payload: {_size(max(limits.max_payload, CLASS_LIMITS.max_payload))}",
+        # Reservations, not only quotas: the server never promises more than the sum of the accounts'.
+        f"jetstream: {{ max_memory_store: {_size(total_memory)}, max_file_store: {_size(total_file)} }}",
+    ]
+    if log_file is not None:
+        lines += [f"log_file: {_q(str(log_file))}", f"logfile_size_limit: {_size(log_limit)}",
+                  f"logfile_max_num: {LOG_FILES}"]
+    lines.append("accounts {")
+    class_exports, class_imports = [], []
     for p in participants:
-        class_imports.append(f"    {{ service: {{ account: {p.account}, subject: {_q('$JS.API.>')} }}, "
-                             f"to: {_q(participant_js_prefix(p.user) + '.>')} }}")
-        class_imports.append(f"    {{ stream: {{ account: {p.account}, subject: {_q(INSTRUCTOR_INBOX + '.>')} }} }}")
+        class_exports += [f"    {{ service: {_q(api)}, accounts: [{p.account}] }}" for api in _CLASS_API]
+        class_exports += [
+            f"    {{ service: {_q('$JS.FC.KV_class.>')}, accounts: [{p.account}] }}",
+            f"    {{ stream: {_q(_mirror_prefix(p.user) + '.>')}, accounts: [{p.account}] }}",
+        ]
+        class_imports += [
+            f"    {{ service: {{ account: {p.account}, subject: {_q('$JS.API.>')} }}, "
+            f"to: {_q(participant_js_prefix(p.user) + '.>')} }}",
+            f"    {{ stream: {{ account: {p.account}, subject: {_q(deliver_prefix(p.user) + '.>')} }} }}",
+        ]
     lines += [
         f"  {CLASS_ACCOUNT} {{",
-        "    # the shared bucket; cap consumers so many watching participants cannot exhaust it",
-        "    jetstream: { max_memory: 64M, max_file: 512M, max_streams: 8, max_consumers: 1024 }",
-        f"    users: [ {{ user: {_q(instructor.user)}, password: {_q(hashed[instructor.user])} }} ]",
-        "    exports: [",
-        *class_exports,
-        "    ]",
-        "    imports: [",
-        *class_imports,
-        "    ]",
+        *_limits(CLASS_LIMITS),
+        f"    users: [ {{ nkey: {_q(instructor.public_key)} }} ]",
+        "    exports: [", *class_exports, "    ]",
+        "    imports: [", *class_imports, "    ]",
         "  }",
     ]
     for p in participants:
-        imports = [f"      {{ service: {{ account: {CLASS_ACCOUNT}, subject: {_q('$JS.API.' + s)} }}, "
-                   f"to: {_q(CLASS_JS_PREFIX + '.' + s)} }}" for s in _SHARED_API]
-        imports.append(f"      {{ service: {{ account: {CLASS_ACCOUNT}, subject: {_q('$JS.FC.KV_class.>')} }} }}")
-        imports.append(f"      {{ stream: {{ account: {CLASS_ACCOUNT}, subject: {_q(p.inbox_prefix + '.>')} }} }}")
+        deny_pub = ["$JS.class.>", "_R_.>", f"{_mirror_prefix(p.user)}.>",
+                    f"{deliver_prefix(p.user)}.>", f"$KV.{SHARED_BUCKET}.>",
+                    *(f"$JS.API.STREAM.{op}.KV_class" for op in _MIRROR_API)]
+        deny_sub = ["$JS.API.>", "_R_.>", f"{_mirror_prefix(p.user)}.>", f"{deliver_prefix(p.user)}.>"]
+        imports = [f"      {{ service: {{ account: {CLASS_ACCOUNT}, subject: {_q(api)} }}, "
+                   f"to: {_q(CLASS_JS_PREFIX + api[len('$JS.API'):])} }}" for api in _CLASS_API]
+        imports += [
+            f"      {{ service: {{ account: {CLASS_ACCOUNT}, subject: {_q('$JS.FC.KV_class.>')} }} }}",
+            f"      {{ stream: {{ account: {CLASS_ACCOUNT}, subject: {_q(_mirror_prefix(p.user) + '.>')} }} }}",
+        ]
         lines += [
             f"  {p.account} {{",
-            f"    jetstream: {{ {limits} }}",
-            f"    users: [ {{ user: {_q(p.user)}, password: {_q(hashed[p.user])},",
-            # Only the instructor's watches may land in the instructor's inbox subjects.
-            f"      permissions: {{ publish: {{ deny: [{_q(INSTRUCTOR_INBOX + '.>')}] }} }} }} ]",
+            *_limits(limits),
+            f"    users: [ {{ nkey: {_q(p.public_key)}, permissions: {{",
+            f"      publish: {{ deny: [{', '.join(_q(s) for s in deny_pub)}] }},",
+            f"      subscribe: {{ deny: [{', '.join(_q(s) for s in deny_sub)}] }} }} }} ]",
             "    exports: [",
             f"      {{ service: {_q('$JS.API.>')}, accounts: [{CLASS_ACCOUNT}] }}",
-            f"      {{ stream: {_q(INSTRUCTOR_INBOX + '.>')}, accounts: [{CLASS_ACCOUNT}] }}",
+            f"      {{ stream: {_q(deliver_prefix(p.user) + '.>')}, accounts: [{CLASS_ACCOUNT}] }}",
             "    ]",
-            "    imports: [",
-            *imports,
-            "    ]",
+            "    imports: [", *imports, "    ]",
             "  }",
         ]
     lines += ["}", ""]
@@ -176,11 +255,8 @@ def classroom_config(participants: list[Seat], instructor: Seat, *, hashed: dict
 
 
 def _seats(n: int) -> tuple[list[Seat], Seat]:
-    participants = [Seat(user=f"p{i}", password=secrets.token_urlsafe(12), account=f"P{i}",
-                         inbox_prefix=f"_INBOX_p{i}") for i in range(1, n + 1)]
-    instructor = Seat(user="instructor", password=secrets.token_urlsafe(16), account=CLASS_ACCOUNT,
-                      inbox_prefix=INSTRUCTOR_INBOX)
-    return participants, instructor
+    participants = [Seat(user=f"p{i}", seed=_new_seed(), account=f"P{i}") for i in range(1, n + 1)]
+    return participants, Seat(user="instructor", seed=_new_seed(), account=CLASS_ACCOUNT)
 
 
 def _lan_address() -> str:
@@ -193,17 +269,41 @@ def _lan_address() -> str:
         return socket.gethostname()
 
 
+def _private_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` created 0600 from the start: no moment where others could read it."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(path, stat.S_IRUSR | stat.S_IWUSR)
+
+
+def prepare_instructor(nc: NATS, users: list[str]) -> NATS:
+    """Make the instructor connection ``nc`` watch participants' buckets safely; returns ``nc``.
+
+    Watches made through ``$JS.<user>.API`` then deliver on ``_DLV_<user>.<random>``, the one
+    subject space that user's account exports to CLASS (:func:`kvnb.watch.route_deliveries`).
+    ``Classroom.connect("instructor")`` does it; call it after ``kvnb.connect()`` otherwise.
+    """
+    from .watch import route_deliveries
+
+    for user in users:
+        route_deliveries(nc, participant_js_prefix(user), deliver_prefix(user))
+    return nc
+
+
 class Classroom:
     """A running classroom server. Made by :func:`start_classroom`; ``with`` stops it."""
 
     def __init__(self, server: Server, participants: list[Seat], instructor: Seat, *, host: str,
-                 config_path: Path, work_dir: Path) -> None:
+                 config_path: Path, work_dir: Path, limits: Limits | None = None) -> None:
         self.server = server
         self.participants = participants
         self.instructor = instructor
         self.host = host
         self.config_path = config_path
         self.work_dir = work_dir
+        self.limits = limits or participant_limits(len(participants))
+        self._written: list[Path] = []  # join sheets and seed files: removed at stop()
 
     @property
     def url(self) -> str:
@@ -220,6 +320,11 @@ class Classroom:
             return self.server.url
         return f"nats://{self.host}:{self.server.port}"
 
+    @property
+    def users(self) -> list[str]:
+        """The participants' user names, p1..pN."""
+        return [seat.user for seat in self.participants]
+
     def seat(self, user: str) -> Seat:
         """The seat of ``user`` (``"p1"``..., or ``"instructor"``)."""
         for seat in [*self.participants, self.instructor]:
@@ -227,59 +332,88 @@ class Classroom:
                 return seat
         raise InvalidOption(f"no classroom user {user!r}; users are p1..p{len(self.participants)} and instructor.")
 
-    def env(self, user: str) -> dict[str, str]:
-        """The environment variables a kernel needs to work as ``user`` (kvnb and the nats CLI read them)."""
+    def env(self, user: str, seed_file: str | os.PathLike[str] | None = None) -> dict[str, str]:
+        """The environment variables a kernel needs to work as ``user`` (kvnb and the nats CLI read them).
+
+        ``NATS_NKEY`` names a file holding the seed (``seed_file``, else ``~/.kvnb/<user>.nk``).
+        """
         seat = self.seat(user)
-        env = {"NATS_URL": self.url, "NATS_USER": seat.user, "NATS_PASSWORD": seat.password,
-               "NATS_INBOX_PREFIX": seat.inbox_prefix}
+        env = {"NATS_URL": self.url, "NATS_NKEY": str(seed_file or f"~/.kvnb/{seat.user}.nk")}
         if seat.is_instructor:  # the instructor notebook lists p1..pN from it
             env[PARTICIPANTS_VAR] = str(len(self.participants))
         return env
 
     async def connect(self, user: str, **options: Any) -> NATS:
-        """Log in as ``user`` (with its inbox prefix): a participant or the instructor."""
+        """Log in as ``user`` with its nkey: a participant or the instructor (ready to watch everyone)."""
         from .client import connect
 
         seat = self.seat(user)
-        return await connect(self.local_url, user=seat.user, password=seat.password,
-                             inbox_prefix=seat.inbox_prefix, name=f"kvnb-{seat.user}", **options)
+        nc = await connect(self.local_url, nkeys_seed_str=seat.seed, name=f"kvnb-{seat.user}", **options)
+        return prepare_instructor(nc, self.users) if seat.is_instructor else nc
 
-    def sheet(self) -> str:
-        """The join sheet: URL, every login, and the environment variables for each participant's kernel."""
+    def sheet(self, seed_files: dict[str, Path] | None = None) -> str:
+        """The join sheet: URL, every seed, and the environment variables for each kernel (keep it private)."""
+        seed_files = seed_files or {}
+        lim = self.limits
         out = [
-            "kvnb classroom — join sheet (keep it private: it holds passwords)",
+            "kvnb classroom — join sheet (keep it private: every seed on it logs in as its user)",
             f"Server: {self.url}",
             "",
-            "Each participant: set these variables before starting JupyterLab (or in the kernel's environment),",
-            "then the notebooks use your own account. Your buckets are yours alone; the shared bucket",
-            f"'{SHARED_BUCKET}' is read-only for you: kvnb.classroom.open_shared_bucket() opens it.",
+            "Each participant: save your seed in a file only you can read, point NATS_NKEY at it and set",
+            "NATS_URL before starting JupyterLab; the notebooks then use your own account. Your buckets are",
+            f"yours alone; the shared bucket '{SHARED_BUCKET}' is read-only for you: "
+            "kvnb.classroom.open_shared_bucket().",
+            f"Limits per participant: {lim.max_connections} connections, {lim.max_subscriptions} subscriptions, "
+            f"{lim.max_streams} buckets, {lim.max_consumers} watches per bucket,",
+            f"{lim.max_file // MiB} MiB on disk, {lim.max_memory // MiB} MiB in memory, "
+            f"{lim.max_payload // MiB} MiB per message.",
             "",
         ]
-        for seat in self.participants:
-            env = self.env(seat.user)
-            out.append(f"[{seat.user}] password {seat.password}")
-            out += [f"  export {k}={v}" for k, v in env.items()]
+        for seat in [*self.participants, self.instructor]:
+            seed_file = seed_files.get(seat.user)
+            out.append(f"[{seat.user}] seed {seat.seed}")
+            if seed_file is None:
+                out.append(f"  save the seed in ~/.kvnb/{seat.user}.nk, readable by you only (chmod 600), then:")
+            else:
+                out.append(f"  (already saved in {seed_file}, mode 0600)")
+            out += [f"  export {k}={v}" for k, v in self.env(seat.user, seed_file).items()]
+            if seat.is_instructor:
+                out.append("  open notebooks/instructor.ipynb to watch every participant live.")
             out.append("")
-        out += [f"[instructor] password {self.instructor.password}",
-                *[f"  export {k}={v}" for k, v in self.env(self.instructor.user).items()],
-                "  open notebooks/instructor.ipynb to watch every participant live.", ""]
         return "\n".join(out)
 
-    def write_sheet(self, path: str | os.PathLike[str]) -> Path:
-        """Write :meth:`sheet` to ``path`` readable by its owner only (0600); returns the path."""
+    def write_sheet(self, path: str | os.PathLike[str], *, seed_files: bool = True) -> Path:
+        """Write :meth:`sheet` to ``path`` readable by its owner only (0600); returns the path.
+
+        With ``seed_files`` each seed is also saved, 0600, in ``<path>.seeds/<user>.nk`` (a 0700
+        folder), and the sheet's ``NATS_NKEY`` lines name those files. :meth:`stop` removes them all:
+        the seeds log in to this run of the server only.
+        """
         target = Path(path).expanduser()
         target.parent.mkdir(parents=True, exist_ok=True)
-        # Create with 0600 from the start: no moment where others could read it.
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
-        with os.fdopen(fd, "w") as f:
-            f.write(self.sheet())
-        os.chmod(target, stat.S_IRUSR | stat.S_IWUSR)
+        files: dict[str, Path] = {}
+        if seed_files:
+            folder = target.with_name(target.name + ".seeds")
+            folder.mkdir(mode=0o700, exist_ok=True)
+            os.chmod(folder, 0o700)
+            self._written.append(folder)
+            for seat in [*self.participants, self.instructor]:
+                files[seat.user] = folder / f"{seat.user}.nk"
+                _private_file(files[seat.user], seat.seed + "\n")
+        self._written.append(target)
+        _private_file(target, self.sheet(files))
         return target
 
     def stop(self) -> None:
-        """Stop the server; its generated config (password hashes) is removed."""
+        """Stop the server and remove every file the classroom wrote: config, its store (when
+        temporary), logs, join sheets and seed files."""
         self.server.stop()
-        self.config_path.unlink(missing_ok=True)
+        for path in self._written:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        shutil.rmtree(self.work_dir, ignore_errors=True)
 
     @property
     def is_running(self) -> bool:
@@ -296,14 +430,25 @@ class Classroom:
         return f"<kvnb.Classroom {self.url} {len(self.participants)} participants, {state}>"
 
 
+def _check_disk(where: Path, needed: int) -> None:
+    free = shutil.disk_usage(where).free
+    if free < needed:
+        raise InvalidOption(
+            f"the classroom reserves {needed / (1 << 30):.1f} GiB of disk for its buckets (every participant's "
+            f"quota, so one participant can never fill the disk for the others), but {where} has only "
+            f"{free / (1 << 30):.1f} GiB free. Fix: pass a store_dir (--store-dir) on a larger disk, "
+            "or fewer participants."
+        )
+
+
 def start_classroom(participants: int, *, host: str = HOST, port: int | None = None,
-                    store_dir: str | os.PathLike[str] | None = None, shared_history: int = 10,
-                    progress: Callable[[int, int], None] | None = None) -> Classroom:
+                    store_dir: str | os.PathLike[str] | None = None, shared_history: int = 10) -> Classroom:
     """Start a classroom server with ``participants`` users (p1..pN) and an instructor.
 
     It listens on 127.0.0.1 unless ``host`` says otherwise (``"0.0.0.0"`` exposes it on every
     network the machine is on: only in a room you trust). The shared bucket ``class`` is created
-    (history ``shared_history``); only the instructor can write it.
+    (history ``shared_history``) and mirrored into every participant's account; only the
+    instructor can write it. Without ``store_dir`` the store is temporary and removed by ``stop()``.
     """
     if isinstance(participants, bool) or not isinstance(participants, int) or not 1 <= participants <= MAX_PARTICIPANTS:
         raise InvalidOption(f"participants must be an int from 1 to {MAX_PARTICIPANTS}, got {participants!r}. "
@@ -311,43 +456,70 @@ def start_classroom(participants: int, *, host: str = HOST, port: int | None = N
     if not isinstance(host, str) or not host:
         raise InvalidOption(f"host must be an address like '127.0.0.1' or '0.0.0.0', got {host!r}.")
     seats, instructor = _seats(participants)
+    limits = participant_limits(participants)
     work = Path(tempfile.mkdtemp(prefix="kvnb-classroom-"))
-    config_path = work / "classroom.conf"
-    fd = os.open(config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
-    with os.fdopen(fd, "w") as f:
-        f.write(classroom_config(seats, instructor, progress=progress))
-    extra = [] if host == HOST else ["--addr", host]  # kvnb's launch binds 127.0.0.1; the last --addr wins
-    server = launch(config_file=config_path, port=port, store_dir=store_dir, name="kvnb-classroom", extra_args=extra)
-    room = Classroom(server, seats, instructor, host=host, config_path=config_path, work_dir=work)
+    room: Classroom | None = None
     try:
+        store = Path(store_dir).expanduser().resolve() if store_dir is not None else work / "store"
+        store.mkdir(parents=True, exist_ok=True)
+        _check_disk(store, limits.max_file * participants + CLASS_LIMITS.max_file)
+        config_path = work / "classroom.conf"
+        # nats-server writes (and rotates) the log kvnb reads at start: the same file as launch's.
+        _private_file(config_path, classroom_config(seats, instructor, log_file=store / "nats-server.log",
+                                                    limits=limits))
+        extra = [] if host == HOST else ["--addr", host]  # kvnb's launch binds 127.0.0.1; the last --addr wins
+        server = launch(config_file=config_path, port=port, store_dir=store, name="kvnb-classroom", extra_args=extra)
+        room = Classroom(server, seats, instructor, host=host, config_path=config_path, work_dir=work, limits=limits)
         # A private loop in a thread of its own: this works from a script and inside a notebook,
         # whose loop is already running (asyncio.run() would refuse there).
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             pool.submit(asyncio.run, _create_shared_bucket(room, shared_history)).result()
     except BaseException:
-        room.stop()
+        if room is not None:
+            room.stop()
+        shutil.rmtree(work, ignore_errors=True)
         raise
     return room
 
 
+def _mirror_config(user: str, history: int) -> Any:
+    from nats.js import api
+
+    # A read-only copy of CLASS's KV_class in the participant's account, shaped like a KV bucket
+    # (kvnb opens it as "class"); its consumer on CLASS's stream is the server's, not the participant's.
+    return api.StreamConfig(
+        name="KV_class", mirror=api.StreamSource(name="KV_class", external=api.ExternalStream(
+            api=CLASS_JS_PREFIX, deliver=_mirror_prefix(user))),
+        max_msgs_per_subject=history, max_bytes=SHARED_MAX_BYTES, discard=api.DiscardPolicy.OLD,
+        allow_direct=True, allow_rollup_hdrs=True, deny_delete=True, storage=api.StorageType.FILE,
+    )
+
+
 async def _create_shared_bucket(room: Classroom, history: int) -> None:
-    from .bucket import open_bucket
+    from nats.js import api
 
     nc = await room.connect(room.instructor.user)
     try:
-        await open_bucket(SHARED_BUCKET, history=history, nc=nc)
+        js = nc.jetstream()
+        await js.create_key_value(api.KeyValueConfig(bucket=SHARED_BUCKET, history=history,
+                                                     max_bytes=SHARED_MAX_BYTES, direct=True))
+
+        async def mirror(user: str) -> None:
+            await nc.jetstream(prefix=participant_js_prefix(user)).add_stream(_mirror_config(user, history))
+
+        await asyncio.gather(*(mirror(u) for u in room.users))
     finally:
         await nc.close()
 
 
 async def open_shared_bucket(nc: NATS | None = None, *, instructor: bool = False) -> KV:
-    """Open the classroom's shared bucket: read-only through the CLASS exports for a participant,
-    read-write for the instructor (``instructor=True``, whose account holds it)."""
+    """Open the classroom's shared bucket: a participant opens its read-only mirror (in its own
+    account); the instructor (``instructor=True``) the bucket itself, read-write."""
     from .bucket import open_bucket
     from .client import default_connection
 
     conn = nc if nc is not None else await default_connection()
-    return await open_bucket(SHARED_BUCKET, nc=conn, js_prefix="$JS.API" if instructor else CLASS_JS_PREFIX)
+    return await open_bucket(SHARED_BUCKET, nc=conn)
 
 
 # --- the instructor's live view ---------------------------------------------------------------------

@@ -146,22 +146,29 @@ def cmd_classroom(args: argparse.Namespace) -> int:
 
     if args.host not in _LOOPBACK:
         print(f"kvnb: WARNING: --host {args.host} makes the classroom server reachable from other machines on your "
-              "network(s). Only do this in a room you trust; everyone needs the join sheet's passwords to get in.",
+              "network(s). Only do this in a room you trust; everyone needs a seed from the join sheet to get in.",
               file=sys.stderr, flush=True)
-
-    def progress(done: int, total: int) -> None:
-        print(f"\rkvnb: hashing passwords {done}/{total}", end="\n" if done == total else "", flush=True)
-
-    room = start_classroom(args.participants, host=args.host, port=args.port, store_dir=args.store_dir,
-                           progress=progress)
+    # SIGTERM and Ctrl-C take one path, from the first moment: nothing the classroom wrote stays behind.
+    _stop_on_sigterm()
+    room = None
     try:
+        room = start_classroom(args.participants, host=args.host, port=args.port, store_dir=args.store_dir)
         sheet = room.write_sheet(Path(args.sheet) if args.sheet else _DEFAULT_SHEET)
-        print(room.sheet())
-        print(f"kvnb: join sheet written to {sheet} (readable by you only). Ctrl-C stops the server.", flush=True)
+        # The seeds never go to stdout (terminals are shared, scrolled back, recorded): only where they are.
+        print(f"kvnb: classroom server at {room.url} for {len(room.participants)} participants "
+              f"(files in {room.work_dir}).")
+        print(f"kvnb: join sheet written to {sheet} (readable by you only), seeds in {sheet}.seeds/; "
+              "all are removed when the classroom stops.")
+        print("kvnb: instructor: export " + " ".join(f"{k}={v}" for k, v in room.env(
+            "instructor", f"{sheet}.seeds/instructor.nk").items()))
+        print("Ctrl-C stops the server.", flush=True)
         return _wait_forever(lambda: room.is_running, "the classroom server")
+    except KeyboardInterrupt:
+        return 0
     finally:
-        room.stop()
-        print("kvnb: classroom server stopped.")
+        if room is not None:
+            room.stop()
+            print("kvnb: classroom server stopped; its files are removed.", flush=True)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -196,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 exposes it to the LAN)")
     p.add_argument("--port", type=int, help="client port (default: a free one)")
     p.add_argument("--store-dir", help="keep the server's data here (default: temporary)")
-    p.add_argument("--sheet", help=f"write the join sheet here, mode 0600 (default: {_DEFAULT_SHEET})")
+    p.add_argument("--sheet", help=f"write the join sheet (and its seeds) here, mode 0600 (default: {_DEFAULT_SHEET})")
     p.set_defaults(func=cmd_classroom)
     p = sub.add_parser("doctor", help="check the installation and the NATS connection; print each problem's fix")
     p.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for NATS_URL's server (default 3)")

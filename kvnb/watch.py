@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -26,7 +27,6 @@ from typing import TYPE_CHECKING, Final
 import nats.errors
 import nats.js.errors
 from nats.js import api
-from nats.nuid import NUID
 
 from . import permissions
 from .entry import Entry, Operation
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from nats.aio.msg import Msg
     from nats.aio.subscription import Subscription
 
-__all__ = ["CAUGHT_UP", "CaughtUp", "Watch"]
+__all__ = ["CAUGHT_UP", "CaughtUp", "Watch", "route_deliveries"]
 
 log = logging.getLogger("kvnb.watch")
 
@@ -46,12 +46,36 @@ INACTIVE_THRESHOLD = 10.0  # the server drops a consumer nobody listens to after
 HIGH_WATER = 20_000  # entries queued before flow control stops answering (memory bound)
 _MARKER_REASONS: Final = {"MaxAge": "PURGE", "Purge": "PURGE", "Remove": "DEL"}
 DELETE_TIMEOUT = 1.0  # seconds a consumer delete may take when a watch stops
-_nuid = NUID()
 
 
 def consumer_name() -> str:
-    """A fresh consumer name, chosen before the create request so a watch can always delete what it made."""
-    return f"kvnb_{_nuid.next().decode()}"
+    """A fresh consumer name, chosen before the create request so a watch can always delete what it made.
+
+    Random, not a counter: whoever sees one name must not be able to guess the next.
+    """
+    return f"kvnb_{secrets.token_hex(12)}"
+
+
+def route_deliveries(nc: NATS, js_prefix: str, deliver_prefix: str) -> None:
+    """Send the deliveries of watches made through ``js_prefix`` on ``nc`` to ``deliver_prefix.<random>``.
+
+    A consumer in another account delivers into that account's subject space; the subjects it
+    exports to yours are the only ones that arrive (a classroom's instructor reaches participant
+    ``p1`` through ``$JS.p1.API`` and receives what ``p1``'s account exports as ``_DLV_p1.>``).
+    """
+    routes: dict[str, str] = getattr(nc, "_kvnb_deliver_prefixes", None) or {}
+    routes[js_prefix] = deliver_prefix
+    nc._kvnb_deliver_prefixes = routes  # type: ignore[attr-defined]
+
+
+def _deliver_subject(nc: NATS, js_prefix: str) -> str:
+    """A deliver subject nobody can predict: nats-py's inboxes count up from a fixed prefix."""
+    routes: dict[str, str] = getattr(nc, "_kvnb_deliver_prefixes", None) or {}
+    prefix = routes.get(js_prefix)
+    if prefix is None:
+        own = getattr(nc, "_inbox_prefix", None)
+        prefix = bytes(own).decode() if isinstance(own, bytes | bytearray) else "_INBOX"
+    return f"{prefix}.{secrets.token_urlsafe(18)}"
 
 
 class CaughtUp:
@@ -135,6 +159,8 @@ class Watch:
         self._replies: set[asyncio.Task[None]] = set()  # flow-control answers in flight
         self._remove_listener = None
         self._stopped = False
+        self.rejected = 0
+        """Messages dropped because no consumer of this watch sent them (forged or stray deliveries)."""
 
     # --- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> Watch:
@@ -284,7 +310,7 @@ class Watch:
     async def _subscribe(self, *, initial: bool) -> None:
         self._generation += 1
         generation = self._generation
-        inbox = self._nc.new_inbox()
+        inbox = _deliver_subject(self._nc, self._js_prefix)
         config = self._config(initial)
         if not initial and self._position is not None:
             # The stream may have been recreated with fewer messages: resume by time instead.
@@ -379,11 +405,22 @@ class Watch:
         if not msg.data and headers and headers.get("Status") is not None:
             self._on_status(msg, headers)
             return
-        tokens = msg.reply.split(".")
-        if len(tokens) == 9:
-            sseq, cseq, ts, pending = int(tokens[5]), int(tokens[6]), int(tokens[7]), int(tokens[8])
-        else:  # v2: $JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>[.<token>]
-            sseq, cseq, ts, pending = int(tokens[7]), int(tokens[8]), int(tokens[9]), int(tokens[10])
+        # Only deliveries of the consumer this watch made count: the server names stream and consumer
+        # in the reply subject, which a plain publish cannot set and another consumer does not match.
+        tokens = (msg.reply or "").split(".")
+        try:
+            if len(tokens) == 9:  # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>
+                origin = tokens[2], tokens[3]
+                sseq, cseq, ts, pending = int(tokens[5]), int(tokens[6]), int(tokens[7]), int(tokens[8])
+            else:  # v2: $JS.ACK.<domain>.<account hash>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>...
+                origin = tokens[4], tokens[5]
+                sseq, cseq, ts, pending = int(tokens[7]), int(tokens[8]), int(tokens[9]), int(tokens[10])
+        except (IndexError, ValueError):
+            origin = None
+        if origin != (self._stream, self._consumer) or tokens[:2] != ["$JS", "ACK"] \
+                or not msg.subject.startswith(self._subject_prefix):
+            self.rejected += 1
+            return
         if cseq != self._expected_cseq:
             self._schedule_resume(f"consumer sequence gap (expected {self._expected_cseq}, got {cseq})")
             return

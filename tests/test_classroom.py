@@ -1,5 +1,7 @@
 """Classroom mode against a real server: participants are isolated, the shared bucket is read-only for
-them, the instructor sees everything, and the generated config passes ``nats-server -t``."""
+them, the instructor sees everything, and the generated config passes ``nats-server -t``.
+
+What one participant can try against the others is in ``test_classroom_attacks.py``."""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import bcrypt
 import nats.aio.msg
 import nats.errors
 import nats.js.errors
@@ -20,11 +21,13 @@ import kvnb
 from kvnb.classroom import (
     ActivityBoard,
     Classroom,
+    MiB,
     _seats,
     classroom_config,
     open_shared_bucket,
     participant_buckets,
     participant_js_prefix,
+    participant_limits,
     render_activity,
     start_classroom,
 )
@@ -57,18 +60,40 @@ async def logins(room: Classroom) -> AsyncIterator[dict[str, kvnb.client.NATS]]:
             await nc.close()
 
 
-def test_config_is_valid_and_holds_no_clear_password(tmp_path: Path) -> None:
-    seats, instructor = _seats(3)
-    text = classroom_config(seats, instructor)
-    path = tmp_path / "classroom.conf"
-    path.write_text(text)
+def check_config(path: Path) -> None:
     check = subprocess.run([str(find_nats_server()), "-t", "-c", str(path)], capture_output=True, text=True, timeout=30)
     assert check.returncode == 0, check.stderr + check.stdout
+
+
+def test_config_is_valid_and_holds_no_secret(tmp_path: Path) -> None:
+    seats, instructor = _seats(3)
+    text = classroom_config(seats, instructor, log_file=tmp_path / "nats-server.log")
+    path = tmp_path / "classroom.conf"
+    path.write_text(text)
+    check_config(path)
     for seat in [*seats, instructor]:
-        assert seat.password not in text
-        hashed = text.split(f'user: "{seat.user}", password: "', 1)[1].split('"', 1)[0]
-        assert bcrypt.checkpw(seat.password.encode(), hashed.encode())
-    assert len({s.password for s in [*seats, instructor]}) == 4  # generated, never fixed
+        assert seat.seed.startswith("SU") and seat.seed not in text
+        assert f'nkey: "{seat.public_key}"' in text
+    assert "password" not in text
+    assert len({s.seed for s in [*seats, instructor]}) == 4  # generated, never fixed
+    assert "logfile_size_limit: 10MB" in text and "logfile_max_num: 3" in text
+
+
+@pytest.mark.parametrize(("n", "disk_mib", "memory_mib", "consumers"), [(50, 256, 32, 16), (100, 128, 16, 12),
+                                                                        (200, 64, 8, 8)])
+def test_limits_for_50_and_200_participants_fit_and_are_valid(tmp_path: Path, n: int, disk_mib: int, memory_mib: int,
+                                                             consumers: int) -> None:
+    limits = participant_limits(n)
+    assert (limits.max_file, limits.max_memory, limits.max_consumers) == (disk_mib * MiB, memory_mib * MiB, consumers)
+    assert limits.max_connections == 8 and limits.max_streams == 32
+    seats, instructor = _seats(n)
+    text = classroom_config(seats, instructor)
+    # the server promises no more than the accounts' sum: 12.5 GiB of disk and 1.6 GiB of memory + CLASS
+    assert f"max_file_store: {n * disk_mib + 256}MB" in text and f"max_memory_store: {n * memory_mib + 64}MB" in text
+    assert n * disk_mib <= 12_800 and n * memory_mib <= 1_600
+    path = tmp_path / "classroom.conf"
+    path.write_text(text)
+    check_config(path)
 
 
 @pytest.mark.parametrize("bad", [0, -1, "3", True, 201])
@@ -80,14 +105,31 @@ def test_bad_participant_counts(bad: object) -> None:
 def test_join_sheet_has_everything_and_is_private(room: Classroom, tmp_path: Path) -> None:
     sheet = room.write_sheet(tmp_path / "sheet.txt")
     assert stat.S_IMODE(sheet.stat().st_mode) == 0o600
+    seeds = tmp_path / "sheet.txt.seeds"
+    assert stat.S_IMODE(seeds.stat().st_mode) == 0o700
     text = sheet.read_text()
     assert room.url in text and room.url.startswith("nats://127.0.0.1:")
     for seat in [*room.participants, room.instructor]:
-        assert f"[{seat.user}] password {seat.password}" in text
-        assert f"export NATS_USER={seat.user}" in text and f"export NATS_INBOX_PREFIX={seat.inbox_prefix}" in text
+        assert f"[{seat.user}] seed {seat.seed}" in text
+        seed_file = seeds / f"{seat.user}.nk"
+        assert seed_file.read_text().strip() == seat.seed and stat.S_IMODE(seed_file.stat().st_mode) == 0o600
+        assert f"export NATS_NKEY={seed_file}" in text
     assert "Listening for client connections on 127.0.0.1:" in room.server.log_path.read_text()
-    assert room.env("p1") == {"NATS_URL": room.url, "NATS_USER": "p1", "NATS_PASSWORD": room.seat("p1").password,
-                              "NATS_INBOX_PREFIX": "_INBOX_p1"}
+    assert room.env("p1") == {"NATS_URL": room.url, "NATS_NKEY": "~/.kvnb/p1.nk"}
+
+
+async def test_a_kernel_logs_in_with_the_sheets_variables(room: Classroom, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    room.write_sheet(tmp_path / "sheet.txt")
+    for key, value in room.env("p2", tmp_path / "sheet.txt.seeds" / "p2.nk").items():
+        monkeypatch.setenv(key, value)
+    nc = await kvnb.connect()
+    try:
+        kv = await kvnb.open_bucket("from_env", nc=nc)
+        await kv.put("k", "v")
+        assert (await (await kvnb.open_bucket("from_env", nc=nc)).get("k")).text == "v"
+    finally:
+        await nc.close()
 
 
 async def test_no_login_no_entry(room: Classroom) -> None:
@@ -95,6 +137,9 @@ async def test_no_login_no_entry(room: Classroom) -> None:
         await kvnb.connect(room.server.url, timeout=2)
     with pytest.raises(kvnb.ConnectError):
         await kvnb.connect(room.server.url, user="p1", password="guess", timeout=2)
+    stranger = _seats(1)[0][0]  # a well-formed seed the server does not know
+    with pytest.raises(kvnb.ConnectError):
+        await kvnb.connect(room.server.url, nkeys_seed_str=stranger.seed, timeout=2)
 
 
 async def test_participant_owns_buckets_others_cannot_touch_them(logins: dict[str, kvnb.client.NATS]) -> None:
@@ -146,6 +191,7 @@ async def test_shared_bucket_is_readable_not_writable(logins: dict[str, kvnb.cli
     teacher = await open_shared_bucket(logins["instructor"], instructor=True)
     rev = await teacher.put("welcome", "hello class")
     shared = await open_shared_bucket(logins["p1"])
+    await wait_mirrored(logins["p1"], rev)
     assert (await shared.get("welcome")).revision == rev
     assert "welcome" in await shared.keys()
     async with shared.watch(updates_only=True) as watch:
@@ -153,17 +199,17 @@ async def test_shared_bucket_is_readable_not_writable(logins: dict[str, kvnb.cli
         entry = await asyncio.wait_for(anext(aiter(watch)), BOUND)
         assert (entry.key, entry.revision) == ("news", news)
 
-    shared.js = logins["p1"].jetstream(prefix="$JS.class.API", timeout=FAST)  # denials: do not wait 5 s
-    with pytest.raises(kvnb.KvnbError):
+    with pytest.raises(kvnb.PermissionDenied, match=r"\$KV\.class\.welcome"):
         await shared.put("welcome", "hacked")
-    with pytest.raises(kvnb.KvnbError):
+    with pytest.raises(kvnb.PermissionDenied):
         await shared.delete("welcome")
-    js = logins["p1"].jetstream(prefix="$JS.class.API", timeout=FAST)
-    with pytest.raises(DENIED):
-        await js.purge_stream("KV_class")
-    with pytest.raises(DENIED):
-        await js.delete_stream("KV_class")
+    for js in (logins["p1"].jetstream(prefix="$JS.class.API", timeout=FAST), logins["p1"].jetstream(timeout=FAST)):
+        with pytest.raises(DENIED):
+            await js.purge_stream("KV_class")
+        with pytest.raises(DENIED):
+            await js.delete_stream("KV_class")
     assert (await teacher.get("welcome")).text == "hello class"
+    assert (await shared.get("welcome")).text == "hello class"
 
 
 async def test_instructor_sees_every_participant(room: Classroom, logins: dict[str, kvnb.client.NATS]) -> None:
@@ -186,6 +232,15 @@ async def test_instructor_sees_every_participant(room: Classroom, logins: dict[s
     board = ActivityBoard(teacher, [s.user for s in room.participants])
     rows = await board.refresh()
     assert any(a.bucket == "lab2" for a in rows["p2"]) and "lab2" in board.widget.value
+
+
+async def wait_mirrored(nc: kvnb.client.NATS, revision: int) -> None:
+    """Wait until ``nc``'s mirror of the shared bucket holds ``revision`` (a mirror copies within milliseconds)."""
+    js = nc.jetstream(timeout=BOUND)
+    deadline = asyncio.get_running_loop().time() + BOUND
+    while (await js.stream_info("KV_class")).state.last_seq < revision:
+        assert asyncio.get_running_loop().time() < deadline, f"the mirror did not reach revision {revision}"
+        await asyncio.sleep(0.01)
 
 
 def test_render_activity_shows_errors_inline() -> None:

@@ -176,20 +176,22 @@ async def test_cluster_command(env: dict[str, str]) -> None:
     assert not any(_port_open("127.0.0.1", int(u.rsplit(":", 1)[1])) for u in url.split(","))
 
 
-async def test_classroom_command_prints_and_writes_a_private_sheet(env: dict[str, str], tmp_path: Path) -> None:
+async def test_classroom_command_writes_a_private_sheet_and_never_prints_a_seed(env: dict[str, str],
+                                                                                tmp_path: Path) -> None:
     sheet = tmp_path / "sheet.txt"
     # 127.0.0.2 is loopback too, but not the default: the command must warn about a non-default host.
     run = Running("classroom", "--participants", "2", "--host", "127.0.0.2", "--sheet", str(sheet), env=env)
     try:
-        run.wait_for(r"join sheet written to")
+        run.wait_for(r"Ctrl-C stops the server")
         assert any("WARNING: --host 127.0.0.2" in line for line in run.lines)
-        assert any("hashing passwords 3/3" in line for line in run.lines)
+        assert any(f"join sheet written to {sheet}" in line for line in run.lines)
         assert stat.S_IMODE(sheet.stat().st_mode) == 0o600
         text = sheet.read_text()
         url = re.search(r"Server: (nats://127\.0\.0\.2:\d+)", text).group(1)  # type: ignore[union-attr]
-        password = re.search(r"\[p1\] password (\S+)", text).group(1)  # type: ignore[union-attr]
-        assert any(f"[p1] password {password}" in line for line in run.lines)  # printed too
-        nc = await kvnb.connect(url, user="p1", password=password, inbox_prefix="_INBOX_p1")
+        seeds = re.findall(r"\] seed (SU[A-Z0-9]+)", text)
+        assert len(seeds) == 3
+        assert not any(seed in line for seed in seeds for line in run.lines)  # stdout names the file only
+        nc = await kvnb.connect(url, nkeys_seed=str(tmp_path / "sheet.txt.seeds" / "p1.nk"))
         kv = await kvnb.open_bucket("mine", nc=nc)
         await kv.put("k", "v")
         await nc.close()
@@ -197,3 +199,22 @@ async def test_classroom_command_prints_and_writes_a_private_sheet(env: dict[str
         code = run.stop(signal.SIGTERM)
     assert code == 0 and any("classroom server stopped" in line for line in run.lines)
     assert not _port_open("127.0.0.2", int(url.rsplit(":", 1)[1]))
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_classroom_command_leaves_no_file_behind(env: dict[str, str], tmp_path: Path, sig: int) -> None:
+    """Config, store, log, run folder, join sheet and seeds: all gone after SIGTERM or Ctrl-C."""
+    sheet = tmp_path / "sheet.txt"
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    run = Running("classroom", "--participants", "2", "--sheet", str(sheet), env={**env, "TMPDIR": str(temp)})
+    try:
+        work = Path(run.wait_for(r"files in (\S+)\)").group(1))
+        run.wait_for(r"Ctrl-C stops the server")
+        assert (work / "classroom.conf").is_file() and (work / "store" / "nats-server.log").is_file()
+        assert sheet.is_file() and any(temp.glob("kvnb-run-*")) and work.parent == temp
+    finally:
+        code = run.stop(sig)
+    assert code == 0 and any("classroom server stopped" in line for line in run.lines)
+    assert not work.exists() and not sheet.exists() and not (tmp_path / "sheet.txt.seeds").exists()
+    assert list(temp.iterdir()) == []
