@@ -536,7 +536,9 @@ class BucketActivity:
 
 
 async def participant_buckets(nc: NATS, user: str, *, timeout: float = 1.0) -> list[BucketActivity]:
-    """Every KV bucket of participant ``user`` (instructor connection), with its size and last write."""
+    """Every KV bucket of participant ``user`` (instructor connection), with its size and last write.
+
+    The participant's mirror of the shared bucket is left out: everyone has one."""
     # The raw STREAM.LIST answer carries each stream's last write time, which nats-py's StreamState drops.
     found: list[BucketActivity] = []
     offset = 0
@@ -548,9 +550,10 @@ async def participant_buckets(nc: NATS, user: str, *, timeout: float = 1.0) -> l
             raise ServerError(f"listing {user}'s buckets: {body['error'].get('description', body['error'])}")
         streams = body.get("streams") or []
         for info in streams:
-            name = info.get("config", {}).get("name", "")
-            if not name.startswith("KV_"):
-                continue
+            config = info.get("config", {})
+            name = config.get("name", "")
+            if not name.startswith("KV_") or (name == f"KV_{SHARED_BUCKET}" and config.get("mirror")):
+                continue  # not a bucket, or the participant's copy of the shared bucket
             state = info.get("state", {})
             found.append(BucketActivity(user, name[3:], int(state.get("messages", 0)), int(state.get("last_seq", 0)),
                                         _epoch(state.get("last_ts"))))

@@ -218,6 +218,7 @@ async def test_instructor_sees_every_participant(room: Classroom, logins: dict[s
     teacher = logins["instructor"]
     listed = await participant_buckets(teacher, "p2")
     lab2 = next(b for b in listed if b.bucket == "lab2")
+    assert "class" not in [b.bucket for b in listed]  # every participant's copy of the shared bucket
     assert lab2.last_revision == rev and lab2.values == 1 and lab2.last_write is not None
 
     seen = await kvnb.open_bucket("lab2", nc=teacher, js_prefix=participant_js_prefix("p2"))

@@ -99,3 +99,14 @@ def test_cluster_nodes_listen_on_loopback_only(tmp_path: Path) -> None:
             # client, route and monitoring ports: all of them on loopback
             assert {p for _, p in sockets} >= {node.port, node.cluster_port, node.http_port}, sockets
             assert_loopback_only(node.pid, node.port)
+
+
+@pytest.mark.timeout(30)
+def test_the_classroom_server_listens_on_loopback_only() -> None:
+    from kvnb.classroom import start_classroom
+
+    with start_classroom(2) as room:
+        server = room.server
+        assert server.pid is not None and server.port is not None
+        assert_loopback_only(server.pid, server.port)
+        assert room.url == f"nats://127.0.0.1:{server.port}"
