@@ -7,11 +7,13 @@ account a participant could mirror another's bucket or read its replies. Here
   ed25519 signature: a wrong login costs microseconds and blocks nobody). ``PN`` has its own
   JetStream with limits (:func:`participant_limits`) and its own buckets;
 - account ``CLASS`` holds the shared bucket ``class`` and the ``instructor`` user. Each participant
-  reads it through a **mirror in its own account** (``KV_class``, made at start by the instructor):
-  the participant never talks to CLASS's JetStream API, so it can neither create, delete nor
-  exhaust consumers on the shared stream. The only thing a participant account imports from CLASS
-  is what its mirror needs (the consumer-create request for ``KV_class``, its deliveries on
-  ``_MIR_pN.>`` and flow control), and its user may not publish there itself;
+  reads it through a **copy in its own account** (a stream ``KV_class``, made at start by the
+  instructor): CLASS exports the messages written to the bucket (``$KV.class.>``) as a stream to
+  every participant account, and the copy stores them as they arrive (``no_ack``: only CLASS's
+  stream answers the instructor). A participant account imports nothing else from CLASS: it never
+  reaches CLASS's JetStream API, so it can neither create, delete nor exhaust consumers on the
+  shared stream, nor make the server create any there (a mirror or source of CLASS's stream has
+  no way in);
 - every participant account exports its JetStream API to CLASS only, imported as ``$JS.pN.API``,
   and the deliveries of the instructor's watches on ``_DLV_pN.>``: a consumer in ``P1`` can only
   ever deliver under ``_DLV_p1``, so nothing ``p1`` does can appear in the instructor's view of
@@ -69,21 +71,18 @@ __all__ = [
 
 CLASS_ACCOUNT = "CLASS"
 SHARED_BUCKET = "class"
-CLASS_JS_PREFIX = "$JS.class.API"  # only the participants' mirrors use it; participant users may not
 PARTICIPANTS_VAR = "KVNB_CLASSROOM_PARTICIPANTS"
 MAX_PARTICIPANTS = 200
 MiB = 1 << 20
-SHARED_MAX_BYTES = 8 * MiB  # the shared bucket, and each participant's mirror of it
+SHARED_MAX_BYTES = 8 * MiB  # the shared bucket (each participant's copy may hold 1 MiB more: never less than it)
 LOG_LIMIT = 10 * MiB  # the server log rotates at this size ...
 LOG_FILES = 3  # ... and keeps this many files: at most 40 MB of log whatever anyone sends
 MAX_PENDING = 4 * MiB  # bytes the server buffers for one connection that does not read
 # A protocol line (CONNECT, PUB) may not be longer: a failed login logs at most this much of a name.
 MAX_CONTROL_LINE = 2048
 _STAMP = re.compile(r"^(?P<date>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(?P<frac>\d+))?(?P<zone>Z|[+-]\d\d:\d\d)$")
-# What a participant's own user may not publish: CLASS's API (its mirror uses the import, the user
-# never), the instructor's delivery subjects of its account, and changes to its mirror of "class".
-_MIRROR_API = ("CREATE", "UPDATE", "DELETE", "PURGE", "MSG.DELETE")
-_CLASS_API = ("$JS.API.CONSUMER.CREATE.KV_class",)
+# Changes to a participant's copy of "class" its own user may not ask for.
+_COPY_API = ("CREATE", "UPDATE", "DELETE", "PURGE", "MSG.DELETE")
 
 
 @dataclass(frozen=True)
@@ -96,7 +95,7 @@ class Limits:
     max_memory: int
     """bytes of memory-storage buckets"""
     max_file: int
-    """bytes of file-storage buckets (the mirror of ``class`` counts)"""
+    """bytes of file-storage buckets (the copy of ``class`` counts)"""
     max_streams: int
     max_consumers: int
     """consumers per stream (JetStream has no per-account total: at most max_streams x this)"""
@@ -154,10 +153,6 @@ def deliver_prefix(user: str) -> str:
     return f"_DLV_{user}"
 
 
-def _mirror_prefix(user: str) -> str:
-    return f"_MIR_{user}"
-
-
 def _new_seed() -> str:
     try:
         import nkeys
@@ -208,16 +203,13 @@ def classroom_config(participants: list[Seat], instructor: Seat, *, log_file: st
     lines.append("accounts {")
     class_exports, class_imports = [], []
     for p in participants:
-        class_exports += [f"    {{ service: {_q(api)}, accounts: [{p.account}] }}" for api in _CLASS_API]
-        class_exports += [
-            f"    {{ service: {_q('$JS.FC.KV_class.>')}, accounts: [{p.account}] }}",
-            f"    {{ stream: {_q(_mirror_prefix(p.user) + '.>')}, accounts: [{p.account}] }}",
-        ]
         class_imports += [
             f"    {{ service: {{ account: {p.account}, subject: {_q('$JS.API.>')} }}, "
             f"to: {_q(participant_js_prefix(p.user) + '.>')} }}",
             f"    {{ stream: {{ account: {p.account}, subject: {_q(deliver_prefix(p.user) + '.>')} }} }}",
         ]
+    everyone = ", ".join(p.account for p in participants)
+    class_exports.append(f"    {{ stream: {_q(f'$KV.{SHARED_BUCKET}.>')}, accounts: [{everyone}] }}")
     lines += [
         f"  {CLASS_ACCOUNT} {{",
         *_limits(CLASS_LIMITS),
@@ -227,16 +219,12 @@ def classroom_config(participants: list[Seat], instructor: Seat, *, log_file: st
         "  }",
     ]
     for p in participants:
-        deny_pub = ["$JS.class.>", "_R_.>", f"{_mirror_prefix(p.user)}.>",
-                    f"{deliver_prefix(p.user)}.>", f"$KV.{SHARED_BUCKET}.>",
-                    *(f"$JS.API.STREAM.{op}.KV_class" for op in _MIRROR_API)]
-        deny_sub = ["$JS.API.>", "_R_.>", f"{_mirror_prefix(p.user)}.>", f"{deliver_prefix(p.user)}.>"]
-        imports = [f"      {{ service: {{ account: {CLASS_ACCOUNT}, subject: {_q(api)} }}, "
-                   f"to: {_q(CLASS_JS_PREFIX + api[len('$JS.API'):])} }}" for api in _CLASS_API]
-        imports += [
-            f"      {{ service: {{ account: {CLASS_ACCOUNT}, subject: {_q('$JS.FC.KV_class.>')} }} }}",
-            f"      {{ stream: {{ account: {CLASS_ACCOUNT}, subject: {_q(_mirror_prefix(p.user) + '.>')} }} }}",
-        ]
+        # What a participant's user may not publish: the instructor's delivery subjects of its account,
+        # service replies, the shared bucket's subjects (its copy would store them), changes to its copy.
+        deny_pub = ["_R_.>", f"{deliver_prefix(p.user)}.>", f"$KV.{SHARED_BUCKET}.>",
+                    *(f"$JS.API.STREAM.{op}.KV_class" for op in _COPY_API)]
+        deny_sub = ["$JS.API.>", "_R_.>", f"{deliver_prefix(p.user)}.>"]
+        imports = [f"      {{ stream: {{ account: {CLASS_ACCOUNT}, subject: {_q(f'$KV.{SHARED_BUCKET}.>')} }} }}"]
         lines += [
             f"  {p.account} {{",
             *_limits(limits),
@@ -447,7 +435,7 @@ def start_classroom(participants: int, *, host: str = HOST, port: int | None = N
 
     It listens on 127.0.0.1 unless ``host`` says otherwise (``"0.0.0.0"`` exposes it on every
     network the machine is on: only in a room you trust). The shared bucket ``class`` is created
-    (history ``shared_history``) and mirrored into every participant's account; only the
+    (history ``shared_history``) and copied into every participant's account; only the
     instructor can write it. Without ``store_dir`` the store is temporary and removed by ``stop()``.
     """
     if isinstance(participants, bool) or not isinstance(participants, int) or not 1 <= participants <= MAX_PARTICIPANTS:
@@ -482,16 +470,17 @@ def start_classroom(participants: int, *, host: str = HOST, port: int | None = N
     return room
 
 
-def _mirror_config(user: str, history: int) -> Any:
+def _copy_config(history: int) -> Any:
     from nats.js import api
 
-    # A read-only copy of CLASS's KV_class in the participant's account, shaped like a KV bucket
-    # (kvnb opens it as "class"); its consumer on CLASS's stream is the server's, not the participant's.
+    # The participant's copy of "class", shaped like the KV bucket (kvnb opens it as "class"). It stores
+    # what CLASS's export brings in, the same messages in the same order, so revisions match; it never
+    # answers (no_ack): the instructor's writes get CLASS's answer only. Rollups make purges reach it.
     return api.StreamConfig(
-        name="KV_class", mirror=api.StreamSource(name="KV_class", external=api.ExternalStream(
-            api=CLASS_JS_PREFIX, deliver=_mirror_prefix(user))),
-        max_msgs_per_subject=history, max_bytes=SHARED_MAX_BYTES, discard=api.DiscardPolicy.OLD,
+        name=f"KV_{SHARED_BUCKET}", subjects=[f"$KV.{SHARED_BUCKET}.>"], no_ack=True,
+        max_msgs_per_subject=history, max_bytes=SHARED_MAX_BYTES + MiB, discard=api.DiscardPolicy.OLD,
         allow_direct=True, allow_rollup_hdrs=True, deny_delete=True, storage=api.StorageType.FILE,
+        description=f"a read-only copy of the classroom's shared bucket {SHARED_BUCKET!r}",
     )
 
 
@@ -500,20 +489,19 @@ async def _create_shared_bucket(room: Classroom, history: int) -> None:
 
     nc = await room.connect(room.instructor.user)
     try:
-        js = nc.jetstream()
-        await js.create_key_value(api.KeyValueConfig(bucket=SHARED_BUCKET, history=history,
-                                                     max_bytes=SHARED_MAX_BYTES, direct=True))
+        # The copies first: then they hold every message the bucket ever had.
+        async def copy(user: str) -> None:
+            await nc.jetstream(prefix=participant_js_prefix(user)).add_stream(_copy_config(history))
 
-        async def mirror(user: str) -> None:
-            await nc.jetstream(prefix=participant_js_prefix(user)).add_stream(_mirror_config(user, history))
-
-        await asyncio.gather(*(mirror(u) for u in room.users))
+        await asyncio.gather(*(copy(u) for u in room.users))
+        await nc.jetstream().create_key_value(api.KeyValueConfig(bucket=SHARED_BUCKET, history=history,
+                                                                 max_bytes=SHARED_MAX_BYTES, direct=True))
     finally:
         await nc.close()
 
 
 async def open_shared_bucket(nc: NATS | None = None, *, instructor: bool = False) -> KV:
-    """Open the classroom's shared bucket: a participant opens its read-only mirror (in its own
+    """Open the classroom's shared bucket: a participant opens its read-only copy (in its own
     account); the instructor (``instructor=True``) the bucket itself, read-write."""
     from .bucket import open_bucket
     from .client import default_connection
@@ -538,7 +526,7 @@ class BucketActivity:
 async def participant_buckets(nc: NATS, user: str, *, timeout: float = 1.0) -> list[BucketActivity]:
     """Every KV bucket of participant ``user`` (instructor connection), with its size and last write.
 
-    The participant's mirror of the shared bucket is left out: everyone has one."""
+    The participant's copy of the shared bucket is left out: everyone has one."""
     # The raw STREAM.LIST answer carries each stream's last write time, which nats-py's StreamState drops.
     found: list[BucketActivity] = []
     offset = 0
@@ -552,7 +540,7 @@ async def participant_buckets(nc: NATS, user: str, *, timeout: float = 1.0) -> l
         for info in streams:
             config = info.get("config", {})
             name = config.get("name", "")
-            if not name.startswith("KV_") or (name == f"KV_{SHARED_BUCKET}" and config.get("mirror")):
+            if not name.startswith("KV_") or (name == f"KV_{SHARED_BUCKET}" and config.get("no_ack")):
                 continue  # not a bucket, or the participant's copy of the shared bucket
             state = info.get("state", {})
             found.append(BucketActivity(user, name[3:], int(state.get("messages", 0)), int(state.get("last_seq", 0)),

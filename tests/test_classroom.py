@@ -191,7 +191,7 @@ async def test_shared_bucket_is_readable_not_writable(logins: dict[str, kvnb.cli
     teacher = await open_shared_bucket(logins["instructor"], instructor=True)
     rev = await teacher.put("welcome", "hello class")
     shared = await open_shared_bucket(logins["p1"])
-    await wait_mirrored(logins["p1"], rev)
+    await wait_copied(logins["p1"], rev)
     assert (await shared.get("welcome")).revision == rev
     assert "welcome" in await shared.keys()
     async with shared.watch(updates_only=True) as watch:
@@ -235,12 +235,12 @@ async def test_instructor_sees_every_participant(room: Classroom, logins: dict[s
     assert any(a.bucket == "lab2" for a in rows["p2"]) and "lab2" in board.widget.value
 
 
-async def wait_mirrored(nc: kvnb.client.NATS, revision: int) -> None:
-    """Wait until ``nc``'s mirror of the shared bucket holds ``revision`` (a mirror copies within milliseconds)."""
+async def wait_copied(nc: kvnb.client.NATS, revision: int) -> None:
+    """Wait until ``nc``'s copy of the shared bucket holds ``revision`` (it arrives within milliseconds)."""
     js = nc.jetstream(timeout=BOUND)
     deadline = asyncio.get_running_loop().time() + BOUND
     while (await js.stream_info("KV_class")).state.last_seq < revision:
-        assert asyncio.get_running_loop().time() < deadline, f"the mirror did not reach revision {revision}"
+        assert asyncio.get_running_loop().time() < deadline, f"the copy did not reach revision {revision}"
         await asyncio.sleep(0.01)
 
 
