@@ -193,6 +193,7 @@ def classroom_config(participants: list[Seat], instructor: Seat, *, log_file: st
         "# kvnb classroom: generated at start; users log in with nkeys (public keys only here).",
         f"max_pending: {_size(MAX_PENDING)}",
         f"max_control_line: {MAX_CONTROL_LINE}",
+        "max_traced_msg_len: 128  # if someone turns tracing on, payloads (values) stay out of the log",
         f"max_payload: {_size(max(limits.max_payload, CLASS_LIMITS.max_payload))}",
         # Reservations, not only quotas: the server never promises more than the sum of the accounts'.
         f"jetstream: {{ max_memory_store: {_size(total_memory)}, max_file_store: {_size(total_file)} }}",
