@@ -36,7 +36,6 @@ import re
 import secrets
 import socket
 import stat
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import _process
 from .errors import InvalidOption, NotSupported, ServerError
 from .server import HOST, Server, launch
 
@@ -311,7 +311,7 @@ def start_classroom(participants: int, *, host: str = HOST, port: int | None = N
     if not isinstance(host, str) or not host:
         raise InvalidOption(f"host must be an address like '127.0.0.1' or '0.0.0.0', got {host!r}.")
     seats, instructor = _seats(participants)
-    work = Path(tempfile.mkdtemp(prefix="kvnb-classroom-"))
+    work = _process.temp_dir("classroom")
     config_path = work / "classroom.conf"
     fd = os.open(config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
     with os.fdopen(fd, "w") as f:
