@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -10,7 +11,7 @@ import pytest
 
 import kvnb
 import kvnb.checks as checks
-from kvnb.checks import NotYet, Passed
+from kvnb.checks import NotYet, Passed, conflicts
 
 
 async def not_yet(check: Awaitable[Any] | Callable[[], Any], *phrases: str) -> NotYet:
@@ -327,7 +328,7 @@ async def test_cas_increment(kv: kvnb.KV) -> None:
     await not_yet(checks.cas_increment(kv, lambda kv, key: 1), "async def")
 
 
-async def test_cas_increment_refuses_an_unbounded_loop(kv: kvnb.KV) -> None:
+async def test_cas_increment_refuses_an_unbounded_loop(kv: kvnb.KV, monkeypatch: pytest.MonkeyPatch) -> None:
     """The lazy answer of issue 14: `while True` passes the concurrency test but spins forever on a hot key."""
     async def unbounded(kv: kvnb.KV, key: str) -> int:
         while True:
@@ -350,6 +351,19 @@ async def test_cas_increment_refuses_an_unbounded_loop(kv: kvnb.KV) -> None:
 
     hint = await not_yet(checks.cas_increment(kv, unbounded), "increment(kv, key)", "no bound", "max_attempts")
     assert "attempts" in str(hint)
+    async def backs_off_too_long(kv: kvnb.KV, key: str) -> int:
+        for _ in range(100):
+            entry = await kv.get(key)
+            try:
+                await kv.update(key, str(int(entry.text) + 1), last=entry.revision)
+                return int(entry.text) + 1
+            except kvnb.Conflict:
+                await asyncio.sleep(0.2)
+        raise RuntimeError("gave up")
+
+    monkeypatch.setattr(conflicts, "HOT_LIMIT", 0.5)          # bound the wait of this test
+    await not_yet(checks.cas_increment(kv, backs_off_too_long), "still retrying after 0.5 s", "too generous")
+    monkeypatch.undo()
     attempts = 200
     await not_yet(checks.cas_increment(kv, gives_up_silently), "returned none", "raise an error")
     attempts = 1                                       # too few for 4 writers: some increments give up

@@ -147,6 +147,11 @@ async def _gives_up_on_a_hot_key(name: str, kv: KV, fn: Callable[[KV, str], Awai
         task.cancel()
         with contextlib.suppress(BaseException):
             await task
+        if not hot.too_many.is_set():
+            raise fail(name, f"on a key where another writer always comes first, increment(kv, key) was still "
+                             f"retrying after {HOT_LIMIT:g} s ({hot.attempts} attempts). If your loop has a bound, "
+                             "it is too generous or backs off too long: give up within a few seconds. If it has "
+                             "none, bound the attempts (rule 2) and raise an error when they run out.")
         raise fail(name, f"on a key where another writer always comes first, increment(kv, key) was still retrying "
                          f"after {hot.attempts} attempts: the loop has no bound. Rule 2 of the retry loop: bound the "
                          "attempts (for attempt in range(max_attempts): ...) and raise an error when they run out, "
