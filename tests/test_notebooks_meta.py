@@ -120,3 +120,72 @@ def test_learner_copies_are_reproducible_and_current(tmp_path: Path) -> None:
     assert names == sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
     assert all((first / n).read_bytes() == (second / n).read_bytes() for n in names)
     assert write_learner_copies(NOTEBOOKS, first, check=True) == 0
+
+
+# --- the curriculum v2 structure (issues 10, 11 and 14); 00-05 so far, the rest as they are rewritten ------
+REWRITTEN = [p for p in PATHS if p.name[:2] in {"00", "01", "02", "03", "04", "05"}]
+
+
+@pytest.mark.parametrize("path", REWRITTEN, ids=lambda p: p.name)
+def test_ends_with_summary_whats_next_resources_key_points(path: Path) -> None:
+    headings = [line.strip() for line in _markdown(_load(path)).splitlines() if line.startswith("## ")]
+    assert headings[-4:] == ["## Summary", "## What's next", "## Resources", "## Key points"], \
+        f"{path.name}: ends with {headings[-4:]}"
+    resources = _markdown(_load(path)).split("## Resources", 1)[1].split("\n## ", 1)[0]
+    assert "https://docs.nats.io/" in resources, f"{path.name}: Resources must link docs.nats.io"
+    assert re.search(r"ADR-\d+|natsbyexample\.com", resources), \
+        f"{path.name}: Resources must link an ADR or NATS by Example"
+
+
+@pytest.mark.parametrize("path", REWRITTEN, ids=lambda p: p.name)
+def test_whats_next_points_to_the_next_notebook(path: Path) -> None:
+    section = _markdown(_load(path)).split("## What's next", 1)[1].split("\n## ", 1)[0]
+    first_link = re.search(r"\]\((\d\d)_[^)]+\.ipynb\)", section)
+    assert first_link and int(first_link.group(1)) == int(path.name[:2]) + 1, \
+        f"{path.name}: What's next should point to notebook {int(path.name[:2]) + 1:02d}"
+
+
+def test_the_course_map_lists_every_notebook() -> None:
+    text = _markdown(_load(NOTEBOOKS / "00_start_here.ipynb")).split("The map of the course", 1)[1]
+    for n in range(12):
+        assert re.search(rf"^\| \[?{n:02d} · ", text, flags=re.M), f"00's course map lacks notebook {n:02d}"
+
+
+@pytest.mark.parametrize("path", REWRITTEN, ids=lambda p: p.name)
+def test_widgets_are_stopped_not_closed(path: Path) -> None:
+    """Closing removes a widget's view; a notebook stops its widgets so they keep their last picture."""
+    code = "\n".join(_code(_load(path)))
+    closed = re.findall(r"^\s*\w+\.close\(\)\s*$", code, flags=re.M)
+    assert not closed, f"{path.name} closes widgets ({closed}): end with `await kvnb.stop_widgets()` instead"
+    makes_widgets = re.search(r"kvnb\.(Timeline|WatchFeed|BucketTable|Race|TimeTravel|Playground)\(", code)
+    if makes_widgets:
+        assert "await kvnb.stop_widgets()" in _code(_load(path))[-1], f"{path.name}: stop the widgets at the end"
+
+
+@pytest.mark.parametrize("path", REWRITTEN, ids=lambda p: p.name)
+def test_learner_stubs_keep_the_signatures(path: Path) -> None:
+    """A solution never starts with the `def` line: the learner copy keeps the function's signature."""
+    for code in _code(_load(path)):
+        for block in solution_blocks(code):
+            first = next((line.strip() for line in block if line.strip()), "")
+            assert not re.match(r"(async\s+)?def\s", first), f"{path.name}: put {first!r} above '# BEGIN SOLUTION'"
+
+
+_WRITES = {"put", "create", "update", "delete", "purge"}
+
+
+@pytest.mark.parametrize("path", REWRITTEN, ids=lambda p: p.name)
+def test_solution_cells_leave_no_stray_output(path: Path) -> None:
+    """A bare `await kv.put(...)` as a cell's last line prints a revision: assign it instead."""
+    import ast
+
+    for code in _code(_load(path)):
+        if not solution_blocks(code):
+            continue
+        tree = compile(code, path.name, "exec", flags=ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+        body = tree.body  # type: ignore[attr-defined]
+        last = body[-1] if body else None
+        if isinstance(last, ast.Expr) and isinstance(last.value, ast.Await) and isinstance(last.value.value, ast.Call):
+            func = last.value.value.func
+            assert not (isinstance(func, ast.Attribute) and func.attr in _WRITES), \
+                f"{path.name}: a solution cell ends with a bare write ({ast.unparse(last)}); assign its result"

@@ -3,7 +3,9 @@
 Each check returns a :class:`Passed` (shown as one line) on a right answer, and raises
 :class:`NotYet` with a hint on a wrong one. Checks that read the bucket are coroutines
 (``await kvnb.checks.rooms_stored(kv)``); the others are plain functions. Checks that try a
-learner's function use keys of their own (``check.*``), so they can run again and again.
+learner's function use keys of their own (``check.*``), so they can run again and again. The
+watch checks take the learner's *running* watch and read it themselves (then stop it), so a
+snapshot cannot pass for a watch. A wrong type or a stopped watch gets a hint, never a traceback.
 
 | notebook | checks |
 |---|---|
