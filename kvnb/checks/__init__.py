@@ -12,7 +12,7 @@ learner's function use keys of their own (``check.*``), so they can run again an
 | 03 watch | watch_options, resumed |
 | 04 conflicts | claim, cas_increment |
 | 05 delete, purge, TTL | delete_vs_purge, expiring_key, cache_bucket |
-| 06 patterns | flag_reader, renew_lease |
+| 06 patterns | flag_reader, renew_lease, lock_by_hand |
 | 07 under the hood | stream_and_subject, raw_update, raw_delete |
 """
 
@@ -22,7 +22,7 @@ from ._core import NotYet, Passed
 from .conflicts import cas_increment, claim
 from .expiry import cache_bucket, delete_vs_purge, expiring_key
 from .internals import raw_delete, raw_update, stream_and_subject
-from .patterns import flag_reader, renew_lease
+from .patterns import flag_reader, lock_by_hand, renew_lease
 from .put_get import profile_json, rooms_stored, temp_pattern
 from .revisions import keeps_last, state_at, value_before
 from .watching import resumed, watch_options
@@ -37,6 +37,7 @@ __all__ = [
     "expiring_key",
     "flag_reader",
     "keeps_last",
+    "lock_by_hand",
     "profile_json",
     "raw_delete",
     "raw_update",
