@@ -5,11 +5,13 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.kvnb-installed
 PYTEST_ARGS ?=
 
-.PHONY: lab test lint format learner check-learner bench system-deps strip-notebooks clean help
+.PHONY: lab solutions test lint format learner check-learner bench system-deps strip-notebooks clean help
 .DEFAULT_GOAL := help
 
 help:
-	@echo "make lab     set everything up and open JupyterLab on notebooks/ with the bundled nats-server"
+	@echo "make lab     set everything up and open JupyterLab with the bundled nats-server on my-notebooks/"
+	@echo "             (your copies of the course notebooks, without solutions; your edits are kept)"
+	@echo "make solutions  the same on the solved notebooks (notebooks/)"
 	@echo "make test    set everything up and run every test (unit, fault, notebooks, browser)"
 	@echo "make lint    ruff"
 	@echo "make learner regenerate the learner copies of the notebooks (solutions removed)"
@@ -46,6 +48,9 @@ system-deps:
 
 lab: $(STAMP)
 	$(VENV)/bin/kvnb lab
+
+solutions: $(STAMP)
+	$(VENV)/bin/kvnb lab --solutions
 
 test: $(STAMP) system-deps
 	$(PY) -m ruff check kvnb tests bench

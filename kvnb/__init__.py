@@ -50,7 +50,7 @@ __all__ += ["Cluster", "current_cluster", "start_cluster", "stop_cluster"]  # a 
 
 # The widgets (and ipywidgets/anywidget behind them) load on first use, so `import kvnb` stays
 # fast for scripts and the CLI: kvnb.WatchFeed, kvnb.Timeline, ... resolve here.
-_WIDGETS = ("BucketTable", "ClusterView", "Playground", "Race", "TimeTravel", "Timeline", "WatchFeed")
+_WIDGETS = ("BucketTable", "ClusterView", "Playground", "Race", "TimeTravel", "Timeline", "WatchFeed", "stop_widgets")
 __all__ += [*_WIDGETS, "RaceResult", "checks"]
 
 
