@@ -14,11 +14,13 @@ learner's function use keys of their own (``check.*``), so they can run again an
 | 05 delete, purge, TTL | delete_vs_purge, expiring_key, cache_bucket |
 | 06 patterns | flag_reader, renew_lease, lock_by_hand |
 | 07 under the hood | stream_and_subject, raw_update, raw_delete |
+| 11 capstone | config_reader, service_registry, job_leader, fenced_runs |
 """
 
 from __future__ import annotations
 
 from ._core import NotYet, Passed
+from .capstone import config_reader, fenced_runs, job_leader, service_registry
 from .conflicts import cas_increment, claim
 from .expiry import cache_bucket, delete_vs_purge, expiring_key
 from .internals import raw_delete, raw_update, stream_and_subject
@@ -33,9 +35,12 @@ __all__ = [
     "cache_bucket",
     "cas_increment",
     "claim",
+    "config_reader",
     "delete_vs_purge",
     "expiring_key",
+    "fenced_runs",
     "flag_reader",
+    "job_leader",
     "keeps_last",
     "lock_by_hand",
     "profile_json",
@@ -44,6 +49,7 @@ __all__ = [
     "renew_lease",
     "resumed",
     "rooms_stored",
+    "service_registry",
     "state_at",
     "stream_and_subject",
     "temp_pattern",
