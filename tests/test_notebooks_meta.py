@@ -179,6 +179,15 @@ def test_ends_with_resources_and_key_points(path: Path) -> None:
         f"{path.name}: Resources should link the relevant ADR or NATS by Example page"
 
 
+@pytest.mark.parametrize("path", [*PATHS, INSTRUCTOR, NOTEBOOKS / "README.md"], ids=lambda p: p.name)
+def test_links_to_reference_pages_resolve(path: Path) -> None:
+    """Links to the docs pages (glossary, cheat sheet, errors, workshop plan) point at files that exist."""
+    text = _markdown(_load(path)) if path.suffix == ".ipynb" else path.read_text()
+    targets = re.findall(r"\]\((\.\./docs/[^)#\s]+\.md)\)", text)
+    missing = [t for t in targets if not (NOTEBOOKS / t).resolve().exists()]
+    assert not missing, f"{path.name} links to pages that do not exist: {missing}"
+
+
 def test_instructor_notebook_has_the_structure() -> None:
     nb = _load(INSTRUCTOR)
     headings = [line.strip() for line in _markdown(nb).splitlines() if line.startswith("## ")]
