@@ -227,3 +227,24 @@ async def test_fenced_runs(kv: kvnb.KV) -> None:
     await not_yet(checks.fenced_runs(kv, check_then_put), "between your get and your write", "last=entry.revision")
     await not_yet(checks.fenced_runs(kv, no_retry), "read again")
     await not_yet(checks.fenced_runs(kv, plain_text), "json.dumps")
+
+
+# --- no traceback for a stub, a plain def or a crash -------------------------------------------------
+
+async def test_a_stub_a_plain_function_or_a_crash_gets_a_hint(kv: kvnb.KV) -> None:
+    async def stub(kv: kvnb.KV, *args: Any) -> Any:
+        raise NotImplementedError("Exercise: write your code here, then run the check below")
+
+    def not_async(kv: kvnb.KV, service: str) -> dict[str, str]:
+        return {}
+
+    async def crashes(kv: kvnb.KV, *args: Any) -> Any:
+        return {}["missing"]
+
+    await not_yet(checks.config_reader(kv, stub), "still raises notimplementederror", "run that cell")
+    await not_yet(checks.config_reader(kv, not_async), "async def")
+    await not_yet(checks.config_reader(kv, crashes), "raised keyerror")
+    await not_yet(checks.fenced_runs(kv, stub), "notimplementederror")
+    await not_yet(checks.service_registry(kv, stub, right_discover), "notimplementederror")
+    await not_yet(checks.job_leader(kv, right_lead, stub), "notimplementederror")
+    await not_yet(checks.lock_by_hand(kv, stub, stub), "notimplementederror")

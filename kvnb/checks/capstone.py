@@ -19,7 +19,7 @@ import nats.js.errors
 from ..bucket import KV
 from ..entry import Entry
 from ..errors import Conflict, KeyNotFound
-from ._core import Passed, fail, require_callable
+from ._core import Passed, fail, guarded, require_callable
 
 __all__ = ["config_reader", "fenced_runs", "job_leader", "service_registry"]
 
@@ -68,6 +68,7 @@ async def config_reader(kv: KV, fn: Callable[[KV, str], Awaitable[Any]]) -> Pass
     """Exercise 11.1: ``fn(kv, service)`` returns ``config.defaults.*`` overridden by ``config.<service>.*``."""
     name = "Exercise 11.1 (read a service's config)"
     require_callable(name, fn, "await kvnb.checks.config_reader(config, read_config)")
+    fn = guarded(name, fn)
     tag = _tag()
     service, other = f"check{tag}", f"other{tag}"
     written = {
@@ -84,11 +85,7 @@ async def config_reader(kv: KV, fn: Callable[[KV, str], Awaitable[Any]]) -> Pass
     try:
         entries = await kv.entries("config.>")
         expected = _settings(entries, "config.defaults.") | _settings(entries, f"config.{service}.")
-        try:
-            got = await fn(kv, service)
-        except TypeError as err:
-            raise fail(name, f"read_config(kv, service) failed: {err}. Make it an async function of (kv, service) "
-                             "returning a dict.") from None
+        got = await fn(kv, service)
         if not isinstance(got, dict):
             raise fail(name, f"return a dict {{setting: value}}, got {type(got).__name__} {got!r:.60}.")
         timeout, color = f"check_{tag}_timeout", f"check_{tag}_color"
@@ -128,6 +125,7 @@ async def service_registry(kv: KV, register: Callable[..., Awaitable[Any]],
     name = "Exercise 11.2 (a service registry)"
     require_callable(name, register, "await kvnb.checks.service_registry(registry, register, discover)")
     require_callable(name, discover, "await kvnb.checks.service_registry(registry, register, discover)")
+    register, discover = guarded(name, register, Conflict), guarded(name, discover)
     tag = _tag()
     service = f"check{tag}"
     a, b = ("10.0.0.1:8080", "10.0.0.2:8080")
@@ -184,6 +182,7 @@ async def job_leader(kv: KV, lead: Callable[..., Awaitable[Any]], renew_lead: Ca
     name = "Exercise 11.3 (a leader with a lease that expires)"
     require_callable(name, lead, "await kvnb.checks.job_leader(jobs, lead, renew_lead)")
     require_callable(name, renew_lead, "await kvnb.checks.job_leader(jobs, lead, renew_lead)")
+    lead, renew_lead = guarded(name, lead, Conflict), guarded(name, renew_lead, Conflict, nats.js.errors.APIError)
     job = f"check{_tag()}"
     key = f"leader.{job}"
 
@@ -280,6 +279,7 @@ async def fenced_runs(kv: KV, fn: Callable[..., Awaitable[Any]]) -> Passed:
     if ``token`` is at least the token stored there; True when recorded, False when refused."""
     name = "Exercise 11.4 (fencing tokens)"
     require_callable(name, fn, "await kvnb.checks.fenced_runs(jobs, record_run)")
+    fn = guarded(name, fn, Conflict)
     job = f"check{_tag()}"
     key = f"runs.{job}"
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..bucket import KV
 from ..errors import Conflict, KeyDeleted, KeyNotFound
-from ._core import Passed, fail, require_callable
+from ._core import Passed, fail, guarded, require_callable
 
 __all__ = ["flag_reader", "lock_by_hand", "renew_lease"]
 
@@ -17,6 +17,7 @@ async def flag_reader(kv: KV, fn: Callable[..., Awaitable[Any]]) -> Passed:
     """Exercise 6.1: ``fn(kv, name, default=False)`` reads ``flags.<name>`` as a bool, ``default`` when unset."""
     name = "Exercise 6.1 (read a flag)"
     require_callable(name, fn, "await kvnb.checks.flag_reader(kv, flag)")
+    fn = guarded(name, fn, KeyNotFound, TypeError)
     tag = uuid.uuid4().hex[:6]
     on, off, gone, never = (f"check_{tag}_{n}" for n in ("on", "off", "gone", "never"))
     await kv.put(f"flags.{on}", "true")
@@ -49,6 +50,7 @@ async def renew_lease(kv: KV, fn: Callable[[KV, str, str, int], Awaitable[Any]])
     """Exercise 6.2: ``fn(kv, key, me, last)`` renews a lease only if ``me`` still holds it."""
     name = "Exercise 6.2 (renew a lease)"
     require_callable(name, fn, "await kvnb.checks.renew_lease(kv, renew)")
+    fn = guarded(name, fn, Conflict)
     key = f"check.lease.{uuid.uuid4().hex[:8]}"
     mine = await kv.create(key, "svc-a")
     try:
@@ -90,6 +92,7 @@ async def lock_by_hand(kv: KV, try_lock: Callable[[KV, str, str], Awaitable[Any]
     name = "Exercise 6.3 (a lock by hand)"
     require_callable(name, try_lock, "await kvnb.checks.lock_by_hand(locks, try_lock, unlock)")
     require_callable(name, unlock, "await kvnb.checks.lock_by_hand(locks, try_lock, unlock)")
+    try_lock, unlock = guarded(name, try_lock, Conflict), guarded(name, unlock, Conflict)
     key = f"check.lock.{uuid.uuid4().hex[:8]}"
 
     async def take(owner: str) -> Any:
