@@ -495,14 +495,62 @@ async def test_renew_lease(kv: kvnb.KV) -> None:
     await not_yet(checks.renew_lease(kv, returns_nothing), "return the new revision")
 
 
+async def test_lock_by_hand(kv: kvnb.KV) -> None:
+    async def try_lock(kv: kvnb.KV, key: str, owner: str) -> int | None:
+        try:
+            return await kv.create(key, owner)
+        except kvnb.Conflict:
+            return None
+
+    async def unlock(kv: kvnb.KV, key: str, revision: int) -> bool:
+        try:
+            await kv.delete(key, last=revision)
+        except kvnb.Conflict:
+            return False
+        return True
+
+    async def with_put(kv: kvnb.KV, key: str, owner: str) -> int:
+        return await kv.put(key, owner)
+
+    async def lets_conflict_escape(kv: kvnb.KV, key: str, owner: str) -> int:
+        return await kv.create(key, owner)
+
+    async def blind_unlock(kv: kvnb.KV, key: str, revision: int) -> bool:
+        await kv.delete(key)
+        return True
+
+    async def unlock_raises(kv: kvnb.KV, key: str, revision: int) -> bool:
+        await kv.delete(key, last=revision)
+        return True
+
+    async def unlock_returns_nothing(kv: kvnb.KV, key: str, revision: int) -> None:
+        await unlock(kv, key, revision)
+
+    assert await checks.lock_by_hand(kv, try_lock, unlock)
+    await not_yet(checks.lock_by_hand(kv, with_put, unlock), "job-2 got the lock", "kv.create")
+    await not_yet(checks.lock_by_hand(kv, lets_conflict_escape, unlock), "catch kvnb.conflict and return none")
+    await not_yet(checks.lock_by_hand(kv, try_lock, blind_unlock), "released job-2's lock", "last=revision")
+    await not_yet(checks.lock_by_hand(kv, try_lock, unlock_raises), "return false")
+    await not_yet(checks.lock_by_hand(kv, try_lock, unlock_returns_nothing), "return false")
+    await not_yet(checks.lock_by_hand(kv, try_lock, 42), "pass the function itself")
+
+
 # --- 07 under the hood -----------------------------------------------------------------------
 
 async def test_stream_and_subject() -> None:
-    assert checks.stream_and_subject("KV_shop", "$KV.shop.orders.42")
-    await not_yet(lambda: checks.stream_and_subject("kv_shop", "$KV.shop.orders.42"), "upper-case kv_")
-    await not_yet(lambda: checks.stream_and_subject("shop", "$KV.shop.orders.42"), "kv_<bucket>")
-    await not_yet(lambda: checks.stream_and_subject("KV_shop", "KV.shop.orders.42"), "dollar sign")
-    await not_yet(lambda: checks.stream_and_subject("KV_shop", "$KV.shop.orders_42"), "$kv.<bucket>.<key>")
+    right = ("KV_x-y", "$KV.x-y.a.b", "KV_backup", "$KV.x-y.a.b")
+    assert checks.stream_and_subject(*right)
+    await not_yet(lambda: checks.stream_and_subject("KV_shop", "$KV.shop.orders.42"), "bucket 'x-y'", "apply the rule")
+    await not_yet(lambda: checks.stream_and_subject("kv_x-y", *right[1:]), "upper-case kv_")
+    await not_yet(lambda: checks.stream_and_subject("KV_x_y", *right[1:]), "hyphens are allowed")
+    await not_yet(lambda: checks.stream_and_subject("x-y", *right[1:]), "kv_<bucket>")
+    await not_yet(lambda: checks.stream_and_subject("KV_x-y", "KV.x-y.a.b", *right[2:]), "dollar sign")
+    await not_yet(lambda: checks.stream_and_subject("KV_x-y", "$KV.x-y.a_b", *right[2:]), "dots kept")
+    await not_yet(lambda: checks.stream_and_subject("KV_x-y", "$KV.x-y.a.b"), "now the mirror", "mirror_stream")
+    await not_yet(lambda: checks.stream_and_subject("KV_x-y", "$KV.x-y.a.b", "KV_x-y", "$KV.x-y.a.b"),
+                  "stream of its own")
+    await not_yet(lambda: checks.stream_and_subject("KV_x-y", "$KV.x-y.a.b", "KV_backup", "$KV.backup.a.b"),
+                  "origin bucket's subject")
 
 
 async def test_raw_update(kv: kvnb.KV) -> None:

@@ -18,8 +18,11 @@ from kvnb.notebook_tools import problems
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 PATHS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
-COURSE = [f"{n:02d}" for n in range(8)]           # 00..07: the core curriculum
-WITH_EXERCISES = COURSE[1:]                          # 01..07 have at least two self-checked exercises
+COURSE = [f"{n:02d}" for n in range(8)] + ["11"]  # 00..07 and the capstone: the core curriculum
+WITH_EXERCISES = COURSE[1:]                          # 01..07 and 11 have at least two self-checked exercises
+# Notebooks that end with Resources and Key points after What's next (00..05 join when their rewrite lands).
+FULL_ENDING = [f"{n:02d}" for n in range(6, 12)]
+INSTRUCTOR = NOTEBOOKS / "instructor.ipynb"
 
 
 def _load(path: Path) -> dict:
@@ -109,6 +112,88 @@ def test_no_machine_paths_in_notebooks(path: Path) -> None:
     text = path.read_text()
     found = re.findall(r"(?<![\w.])/(?:tmp|home|root|work|Users|var/folders)/[\w.-]+", text)
     assert not found, f"{path.name} contains machine-specific paths: {found}"
+
+
+def _section(nb: dict, heading: str) -> str:
+    """The markdown text under ``heading`` up to the next ``## `` heading ('' when there is none)."""
+    parts = _markdown(nb).split(f"\n{heading}\n", 1)
+    return parts[1].split("\n## ", 1)[0] if len(parts) == 2 else ""
+
+
+def _minutes(nb: dict) -> int:
+    found = re.search(r"\| Time \| about (\d+) minutes", _section(nb, "## Prerequisites"))
+    assert found, "no '| Time | about N minutes' row under Prerequisites"
+    return int(found.group(1))
+
+
+def _readme_rows() -> dict[str, int]:
+    """notebooks/README.md's course table: notebook file -> planned minutes."""
+    text = (NOTEBOOKS / "README.md").read_text()
+    rows = re.findall(r"^\| \[\d\d · [^]]+\]\((\d\d_[\w]+\.ipynb)\) \|.*\| (\d+) min \|$", text, flags=re.M)
+    return {name: int(minutes) for name, minutes in rows}
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.name)
+def test_whats_next_points_to_the_next_notebook(path: Path) -> None:
+    """Every numbered notebook but the last sends the learner to the one after it."""
+    number = int(path.name[:2])
+    if number == max(int(p.name[:2]) for p in PATHS) and number >= 11:
+        return  # the capstone is the end of the course
+    links = re.findall(r"\]\(([^)#\s]+\.ipynb)\)", _section(_load(path), "## What's next"))
+    assert links and links[0].startswith(f"{number + 1:02d}_"), \
+        f"{path.name}: 'What's next' should link to notebook {number + 1:02d} first, links: {links}"
+
+
+@pytest.mark.parametrize("path", PATHS, ids=lambda p: p.name)
+def test_time_matches_the_readme(path: Path) -> None:
+    rows = _readme_rows()
+    assert path.name in rows, f"{path.name} has no row in notebooks/README.md"
+    assert _minutes(_load(path)) == rows[path.name], \
+        f"{path.name} says {_minutes(_load(path))} min, notebooks/README.md {rows[path.name]} min: make them agree"
+
+
+def test_readme_total_is_the_sum_of_its_rows() -> None:
+    total = sum(_readme_rows().values())
+    text = (NOTEBOOKS / "README.md").read_text()
+    hours, minutes = divmod(total, 60)
+    assert f"{total} minutes in all ({hours} h {minutes} min)" in text, \
+        f"notebooks/README.md: the rows add up to {total} minutes ({hours} h {minutes} min); say so"
+
+
+@pytest.mark.parametrize("path", [p for p in PATHS if p.name[:2] in FULL_ENDING] + [INSTRUCTOR],
+                         ids=lambda p: p.name)
+def test_ends_with_resources_and_key_points(path: Path) -> None:
+    """... What's next · Resources (docs.nats.io and an ADR or NATS by Example) · Key points."""
+    nb = _load(path)
+    headings = [line.strip() for line in _markdown(nb).splitlines() if line.startswith("## ")]
+    ending = ("## Exercises", "## Summary", "## What's next", "## Resources", "## Key points")
+    if path.name.startswith("11_"):  # the capstone: every section is an exercise, no separate Exercises section
+        ending = ending[1:]
+    for needed in ending:
+        assert needed in headings, f"{path.name}: no '{needed}' section"
+    order = [headings.index(h) for h in ending]
+    assert order == sorted(order), f"{path.name}: sections out of order: {headings}"
+    resources = _section(nb, "## Resources")
+    assert "docs.nats.io" in resources or "redis.io" in resources, f"{path.name}: Resources should link docs.nats.io"
+    assert path == INSTRUCTOR or "adr/ADR-" in resources or "natsbyexample.com" in resources, \
+        f"{path.name}: Resources should link the relevant ADR or NATS by Example page"
+
+
+@pytest.mark.parametrize("path", [*PATHS, INSTRUCTOR, NOTEBOOKS / "README.md"], ids=lambda p: p.name)
+def test_links_to_reference_pages_resolve(path: Path) -> None:
+    """Links to the docs pages (glossary, cheat sheet, errors, workshop plan) point at files that exist."""
+    text = _markdown(_load(path)) if path.suffix == ".ipynb" else path.read_text()
+    targets = re.findall(r"\]\((\.\./docs/[^)#\s]+\.md)\)", text)
+    missing = [t for t in targets if not (NOTEBOOKS / t).resolve().exists()]
+    assert not missing, f"{path.name} links to pages that do not exist: {missing}"
+
+
+def test_instructor_notebook_has_the_structure() -> None:
+    nb = _load(INSTRUCTOR)
+    headings = [line.strip() for line in _markdown(nb).splitlines() if line.startswith("## ")]
+    assert headings.index("## Overview") < headings.index("## Prerequisites") < headings.index("## Summary")
+    assert len([h for h in headings if re.match(r"## \d+\.", h)]) >= 2
+    assert _minutes(nb) > 0
 
 
 def test_learner_copies_are_reproducible_and_current(tmp_path: Path) -> None:

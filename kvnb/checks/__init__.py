@@ -14,17 +14,19 @@ snapshot cannot pass for a watch. A wrong type or a stopped watch gets a hint, n
 | 03 watch | watch_options, resumed |
 | 04 conflicts | claim, cas_increment |
 | 05 delete, purge, TTL | delete_vs_purge, expiring_key, cache_bucket |
-| 06 patterns | flag_reader, renew_lease |
+| 06 patterns | flag_reader, renew_lease, lock_by_hand |
 | 07 under the hood | stream_and_subject, raw_update, raw_delete |
+| 11 capstone | config_reader, service_registry, job_leader, fenced_runs |
 """
 
 from __future__ import annotations
 
 from ._core import NotYet, Passed
+from .capstone import config_reader, fenced_runs, job_leader, service_registry
 from .conflicts import cas_increment, claim
 from .expiry import cache_bucket, delete_vs_purge, expiring_key
 from .internals import raw_delete, raw_update, stream_and_subject
-from .patterns import flag_reader, renew_lease
+from .patterns import flag_reader, lock_by_hand, renew_lease
 from .put_get import profile_json, rooms_stored, temp_pattern
 from .revisions import keeps_last, state_at, value_before
 from .watching import resumed, watch_options
@@ -35,16 +37,21 @@ __all__ = [
     "cache_bucket",
     "cas_increment",
     "claim",
+    "config_reader",
     "delete_vs_purge",
     "expiring_key",
+    "fenced_runs",
     "flag_reader",
+    "job_leader",
     "keeps_last",
+    "lock_by_hand",
     "profile_json",
     "raw_delete",
     "raw_update",
     "renew_lease",
     "resumed",
     "rooms_stored",
+    "service_registry",
     "state_at",
     "stream_and_subject",
     "temp_pattern",

@@ -16,8 +16,8 @@ from ..bucket import KV
 from ..errors import KvnbError
 from ..watch import Watch
 
-__all__ = ["NotYet", "Passed", "fail", "require_async", "require_bucket", "require_callable", "require_watch",
-           "subject_matches"]
+__all__ = ["NotYet", "Passed", "fail", "guarded", "require_async", "require_bucket", "require_callable",
+           "require_watch", "subject_matches"]
 
 
 class NotYet(KvnbError, AssertionError):
@@ -104,3 +104,32 @@ def subject_matches(pattern: str, key: str) -> bool:
         if i >= len(toks) or (p != "*" and p != toks[i]):
             return False
     return len(pat) == len(toks)
+
+
+def guarded(exercise: str, fn: Callable[..., Any], *passes: type[BaseException]) -> Callable[..., Any]:
+    """``fn`` (a learner's async function) wrapped so that an unexpected exception becomes a hint.
+
+    Exceptions of the types in ``passes`` go through unchanged (the check handles them itself), and
+    so does :class:`NotYet`. A stub that still raises ``NotImplementedError`` is told to write the code.
+    """
+    name = getattr(fn, "__name__", "your function")
+
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            result = fn(*args, **kwargs)
+            if not inspect.isawaitable(result):
+                raise fail(exercise, f"{name}() returned {result!r:.40} instead of a coroutine: define it with "
+                                     "'async def' and await the bucket's calls inside.")
+            return await result
+        except NotYet:
+            raise
+        except NotImplementedError:
+            raise fail(exercise, f"{name}() still raises NotImplementedError: replace the placeholder lines in "
+                                 "its cell with your code, run that cell, then this check.") from None
+        except Exception as err:
+            if passes and isinstance(err, passes):
+                raise
+            raise fail(exercise, f"{name}() raised {type(err).__name__}: {err}. Read the exercise again: "
+                                 "which call fits, and which error should your code catch?") from None
+
+    return call
