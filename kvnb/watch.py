@@ -30,7 +30,7 @@ from nats.nuid import NUID
 
 from . import permissions
 from .entry import Entry, Operation
-from .errors import BucketNotFound, InvalidInput, KvnbError, ServerError
+from .errors import BucketNotFound, DrainTimeout, InvalidInput, ServerError, WatchStopped
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as NATS
@@ -475,14 +475,6 @@ class Watch:
             silent = time.monotonic() - self._last_activity
             if silent > 3 * HEARTBEAT and self._nc.is_connected and self._queue.qsize() < HIGH_WATER:
                 self._schedule_resume(f"no heartbeat for {silent:.1f} s")
-
-
-class WatchStopped(KvnbError, RuntimeError):
-    """A stopped watch was asked for more entries: it will never deliver any."""
-
-
-class DrainTimeout(KvnbError, TimeoutError):
-    """:func:`drain` waited for a revision that did not reach the watch in time."""
 
 
 def _stopped_message(watch: Watch) -> str:
