@@ -30,14 +30,21 @@ the pure model in :mod:`kvnb.model`; live sources read kvnb's own :class:`~kvnb.
 
 from __future__ import annotations
 
-from ._base import live_widgets, stop_widgets
-from .cluster_view import ClusterView
-from .feed import WatchFeed
-from .playground import Playground
-from .race import Race
-from .table import BucketTable
-from .timeline import Timeline
-from .timetravel import TimeTravel
+import importlib
+from typing import Any
+
+from ._registry import live_widgets, stop_widgets
+
+# Each widget loads on first use (with ipywidgets and anywidget behind it), so a module that only
+# needs the registry or the frozen-picture mixin (the classroom boards) stays light.
+_WHERE = {"BucketTable": "table", "ClusterView": "cluster_view", "Playground": "playground", "Race": "race",
+          "TimeTravel": "timetravel", "Timeline": "timeline", "WatchFeed": "feed"}
 
 __all__ = ["BucketTable", "ClusterView", "Playground", "Race", "TimeTravel", "Timeline", "WatchFeed", "live_widgets",
            "stop_widgets"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module 'kvnb.widgets' has no attribute {name!r}")
