@@ -33,7 +33,7 @@ from nats.nuid import NUID
 
 from . import validation as v
 from .client import ensure_fresh
-from .errors import Conflict, InvalidBatch, KeyDeleted, KeyNotFound, NotSupported, ServerError
+from .errors import Conflict, InvalidBatch, KeyDeleted, KeyNotFound, ServerError
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as NATS
@@ -50,12 +50,9 @@ _nuid = NUID()
 
 def check_server(nc: NATS, feature: str = "atomic batches") -> None:
     """Raise :class:`NotSupported` when the connected server is older than 2.12 (ADR-49/50 need it)."""
-    version = nc.connected_server_version
-    if (version.major, version.minor) < (2, 12):
-        raise NotSupported(
-            f"{feature} need nats-server 2.12 or newer; this server is {version}. "
-            "Fix: use kvnb's bundled server (kvnb.start_server()) or upgrade the server you connect to."
-        )
+    from .bucket import _needs_version
+
+    _needs_version(nc, (2, 12), feature)
 
 
 async def enable_atomic(nc: NATS, js_prefix: str, stream: str, *, create: bool) -> api.StreamInfo:

@@ -582,7 +582,8 @@ def _needs_version(nc: NATS, version: tuple[int, int], feature: str) -> None:
     have = nc.connected_server_version
     if (have.major, have.minor) < version:
         raise NotSupported(
-            f"{feature} needs nats-server {version[0]}.{version[1]} or newer; this server is {have}. "
+            f"{feature} needs nats-server {version[0]}.{version[1]} or newer; this server is "
+            f"{have.major}.{have.minor}.{have.patch}. "
             "Fix: use kvnb's bundled server (kvnb.start_server()) or upgrade the server you connect to."
         )
 

@@ -194,6 +194,9 @@ class Watch:
                 f"cannot watch bucket {self.bucket!r}: it does not exist. "
                 f"Fix: kvnb.open_bucket({self.bucket!r}) creates it."
             ) from None
+        except nats.js.errors.APIError as err:  # refused for another reason: say which
+            self._started = False
+            raise ServerError(f"{what}: the server refused it: {err.description} (code {err.err_code}).") from None
         except nats.errors.ConnectionClosedError:
             self._started = False
             raise ServerError(f"{what}: the connection is closed. Fix: connect again (kvnb.connect), "
