@@ -21,7 +21,7 @@ from ._harness import ROUNDS
 from .report import markdown, normalise, text_table
 
 # In the order they run; "widgets" is bench/bench_widgets.py, written by the widgets' author.
-BENCHMARKS = ("kv", "startup", "widgets", "resume", "notebooks")
+BENCHMARKS = ("kv", "beyond", "startup", "widgets", "resume", "notebooks")
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
 
