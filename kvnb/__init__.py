@@ -59,7 +59,8 @@ __all__ += ["Batch", "Counter", "CounterEntry", "CounterWatch", "InvalidBatch", 
 
 # The widgets (and ipywidgets/anywidget behind them) load on first use, so `import kvnb` stays
 # fast for scripts and the CLI: kvnb.WatchFeed, kvnb.Timeline, ... resolve here.
-_WIDGETS = ("BucketTable", "ClusterView", "Playground", "Race", "TimeTravel", "Timeline", "WatchFeed", "stop_widgets")
+_WIDGETS = ("BucketTable", "ClusterView", "CounterBoard", "Playground", "Race", "TimeTravel", "Timeline", "WatchFeed",
+            "stop_widgets")
 __all__ += [*_WIDGETS, "RaceResult", "checks"]
 
 

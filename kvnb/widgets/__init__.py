@@ -19,6 +19,7 @@ the pure model in :mod:`kvnb.model`; live sources read kvnb's own :class:`~kvnb.
 #                     the toggle  input.kvnb-show-deleted
 #   Race              lanes  .kvnb-race-lane[data-writer]; verdict  .kvnb-verdict (.kvnb-good | .kvnb-bad);
 #                     button  .kvnb-run  (text Run)
+#   CounterBoard      rows  tr.kvnb-row  with  data-key, data-revision; bars  .kvnb-counter-bar
 #   TimeTravel        slider  input.kvnb-tt-slider; rows  tr.kvnb-row[data-key][data-status=value|deleted|unknowable]
 #   Playground        key input inside  .kvnb-pg-key, value input inside  .kvnb-pg-value, last-revision
 #                     input inside  .kvnb-pg-last; buttons with visible text exactly
@@ -37,11 +38,12 @@ from ._registry import live_widgets, stop_widgets
 
 # Each widget loads on first use (with ipywidgets and anywidget behind it), so a module that only
 # needs the registry or the frozen-picture mixin (the classroom boards) stays light.
-_WHERE = {"BucketTable": "table", "ClusterView": "cluster_view", "Playground": "playground", "Race": "race",
-          "TimeTravel": "timetravel", "Timeline": "timeline", "WatchFeed": "feed"}
+_WHERE = {"BucketTable": "table", "ClusterView": "cluster_view", "CounterBoard": "counter_board",
+          "Playground": "playground", "Race": "race", "TimeTravel": "timetravel", "Timeline": "timeline",
+          "WatchFeed": "feed"}
 
-__all__ = ["BucketTable", "ClusterView", "Playground", "Race", "TimeTravel", "Timeline", "WatchFeed", "live_widgets",
-           "stop_widgets"]
+__all__ = ["BucketTable", "ClusterView", "CounterBoard", "Playground", "Race", "TimeTravel", "Timeline", "WatchFeed",
+           "live_widgets", "stop_widgets"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,11 @@
-// Race front end: one lane per writer (+ stored, × conflict, ! error) and the verdict.
+// Race front end: one lane per writer (+ stored, × conflict, ! error), the verdict and the speed.
+// mode "counter": the writers add to a server-side counter (no conflicts possible).
+
+const HOW = {
+  cas: "get + update(last=), retry on conflict",
+  put: "get + put (no revision check)",
+  counter: "server-side counter: each writer sends +1, the server adds",
+};
 
 const OUT_CLASS = { "+": "kvnb-out-ok", "×": "kvnb-out-conflict", "!": "kvnb-out-error" };
 
@@ -18,7 +25,7 @@ export default {
       legend, errorLine(model), lanes, verdict);
     const draw = () => {
       const s = model.get("state") || {};
-      const how = model.get("cas") ? "get + update(last=), retry on conflict" : "get + put (no revision check)";
+      const how = HOW[model.get("mode")] || HOW.cas;
       title.textContent = `race on ${model.get("key")}: ${model.get("writers")} writers × ${model.get("increments")} increments, ${how}`;
       run.disabled = !!model.get("running");
       status.textContent = model.get("running") ? `running… ${s.successes || 0} stored, ${s.conflicts || 0} conflicts` :
@@ -31,10 +38,10 @@ export default {
           h("span", { class: "kvnb-race-count", text: `${w.ok} stored · ${w.conflicts} conflicts · ${w.retries} retried` + (w.errors ? ` · ${w.errors} errors` : "") }),
           strip);
       }));
-      verdict.textContent = s.summary || "";
+      verdict.textContent = (s.summary || "") + (s.speed ? ` (${s.speed})` : "");
       verdict.className = "kvnb-verdict" + (s.finished ? (s.ok ? " kvnb-good" : " kvnb-bad") : "");
     };
-    for (const name of ["state", "running", "cas", "writers", "increments", "key"]) model.on(`change:${name}`, draw);
+    for (const name of ["state", "running", "cas", "mode", "writers", "increments", "key"]) model.on(`change:${name}`, draw);
     draw();
   },
 };

@@ -6,6 +6,9 @@ Example (in a notebook cell)::
     race
     result = await race.run()           # or press Run; result.ok is True: nothing lost
     lost = kvnb.Race(kv, "counter2", cas=False)                          # get + put: updates get lost
+    likes = await kvnb.open_counter("likes")
+    server_side = kvnb.Race(likes, "hits", writers=4, increments=25)      # a server-side counter: "+1"
+    await asyncio.gather(race.run(), server_side.run())                 # side by side, live
 
 Each writer has its own connection (like separate programs). Lanes show ``+`` for a stored
 increment, ``×`` for a conflict (another writer came first: read again, retry), ``!`` for an error.
@@ -18,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 
 import traitlets as t
 
+from ..counter import Counter
 from ..model.race import RaceResult, RaceStats
-from ..scenarios.race import check_race_args, run_race
+from ..scenarios.race import check_race_args, run_counter_race, run_race
 from . import _html
 from ._base import KvnbWidget, esm, require_kv
 
@@ -33,7 +37,9 @@ class Race(KvnbWidget):
     """Racing writers on ``key``: ``writers`` clients × ``increments`` increments each.
 
     ``cas=True``: get + ``update(last=)`` with retries on :class:`kvnb.Conflict`; ``cas=False``:
-    get + ``put``, which loses updates. ``await race.run()`` returns a :class:`~kvnb.model.RaceResult`.
+    get + ``put``, which loses updates. Given a :class:`kvnb.Counter` instead of a bucket, the
+    writers add to a server-side counter (``mode == "counter"``). ``await race.run()`` returns a
+    :class:`~kvnb.model.RaceResult` (with ``seconds`` and ``rate``).
     """
 
     _esm = esm("race.js")
@@ -42,19 +48,24 @@ class Race(KvnbWidget):
     writers = t.Int(4, help="number of racing clients").tag(sync=True)
     increments = t.Int(25, help="increments each writer makes").tag(sync=True)
     cas = t.Bool(True, help="update(last=) with retries (True) or plain put (False)").tag(sync=True)
+    mode = t.Unicode("cas", help="how writers increment: cas, put or counter").tag(sync=True)
     running = t.Bool(False, help="a race is running").tag(sync=True)
     state = t.Dict(help="lanes and totals (from RaceStats.to_json)").tag(sync=True)
 
-    def __init__(self, kv: KV, key: str, *, writers: int = 4, increments: int = 25, cas: bool = True,
+    def __init__(self, kv: KV | Counter, key: str, *, writers: int = 4, increments: int = 25, cas: bool = True,
                  separate_connections: bool = True) -> None:
         check_race_args(key, writers, increments)
-        kv = require_kv(kv, "Race")
-        self.stats = RaceStats(writers, increments, cas=cas)
+        self.counter = kv if isinstance(kv, Counter) else None
+        mode = "counter" if self.counter is not None else "cas" if cas else "put"
+        bucket = None if self.counter is not None else require_kv(kv, "Race")
+        name = self.counter.name if self.counter is not None else bucket.name  # type: ignore[union-attr]
+        self.stats = RaceStats(writers, increments, cas=cas, mode=mode)
         self.result: RaceResult | None = None
         self.separate_connections = separate_connections
         self._run_task: asyncio.Future[RaceResult] | None = None
-        super().__init__(kv, registry_key=("Race", kv.name, key), key=key, writers=writers,
-                         increments=increments, cas=cas, state=self.stats.to_json())
+        super().__init__(bucket, registry_key=("Race", mode == "counter", name, key), key=key, writers=writers,
+                         increments=increments, cas=cas, mode=mode, state=self.stats.to_json())
+        self.bucket = name
         self._ready.set()
 
     async def run(self) -> RaceResult:
@@ -69,16 +80,23 @@ class Race(KvnbWidget):
         return await self._run_task
 
     async def _run(self) -> RaceResult:
-        assert self.kv is not None
-        self.stats = RaceStats(self.writers, self.increments, cas=self.cas)
+        if self.counter is None:
+            self.mode = "cas" if self.cas else "put"
+        self.stats = RaceStats(self.writers, self.increments, cas=self.cas, mode=self.mode)
         self.result = None
         self.error = ""
         self.running = True
         self._throttle.kick()
         try:
-            self.result = await run_race(self.kv, self.key, writers=self.writers, increments=self.increments,
-                                         cas=self.cas, separate_connections=self.separate_connections,
-                                         stats=self.stats, on_change=self._throttle.kick)
+            if self.counter is not None:
+                self.result = await run_counter_race(
+                    self.counter, self.key, writers=self.writers, increments=self.increments,
+                    separate_connections=self.separate_connections, stats=self.stats, on_change=self._throttle.kick)
+            else:
+                assert self.kv is not None
+                self.result = await run_race(self.kv, self.key, writers=self.writers, increments=self.increments,
+                                             cas=self.cas, separate_connections=self.separate_connections,
+                                             stats=self.stats, on_change=self._throttle.kick)
             return self.result
         except Exception as err:
             self._set_error(err)
@@ -103,8 +121,9 @@ class Race(KvnbWidget):
 
     # --- reprs --------------------------------------------------------------------------------
     def _title(self) -> str:
-        how = "update(last=)" if self.cas else "plain put"
-        return f"Race({self.key!r} on {self.bucket!r}): {self.writers} writers × {self.increments} increments, {how}"
+        how = {"cas": "update(last=)", "put": "plain put", "counter": "server-side counter"}[self.mode]
+        on = f"counter {self.bucket!r}" if self.mode == "counter" else repr(self.bucket)
+        return f"Race({self.key!r} on {on}): {self.writers} writers × {self.increments} increments, {how}"
 
     def _text_lines(self) -> list[str]:
         lines = [self._title()]
@@ -112,6 +131,8 @@ class Race(KvnbWidget):
             lines.append("  running…" if self.running else "  not run yet: await race.run() or press Run")
             return lines
         lines.append("  " + self.result.summary())
+        if self.result.speed():
+            lines.append("  " + self.result.speed())
         for w in self.stats.writers:
             lines.append(f"  writer {w.index}: {w.successes} stored, {w.conflicts} conflicts, {w.retries} retried"
                          + (f", {w.errors} errors" if w.errors else ""))
@@ -126,6 +147,8 @@ class Race(KvnbWidget):
         if self.result is not None:
             colour = "var(--jp-success-color1,#388e3c)" if self.result.ok else "var(--jp-error-color1,#d32f2f)"
             mark = "✔" if self.result.ok else "✘"
+            speed = f' <span class="kvnb-race-speed">({_html.esc(self.result.speed())})</span>' \
+                if self.result.speed() else ""
             verdict = (f'<div class="kvnb-verdict" style="font-weight:bold;color:{colour}">{mark} '
-                       f'{_html.esc(self.result.summary())}</div>')
+                       f'{_html.esc(self.result.summary())}{speed}</div>')
         return _html.root("race", self._title(), lanes + verdict, error=self.error)
