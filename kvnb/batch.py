@@ -46,6 +46,14 @@ MAX_OPERATIONS = 1000  # the server's limit of messages in one atomic batch
 ACK_EVERY = 100  # ask the server to confirm every so many messages: a failure shows early, memory stays bounded
 _WRONG_LAST = re.compile(r"wrong last sequence: (\d+)")
 _nuid = NUID()
+# What to do when the server refuses a batch for a reason kvnb could not check before sending.
+_FIXES = {
+    10174: "Fix: the bucket no longer allows atomic batches; open_bucket('{name}', atomic=True, update=True) "
+           "turns them on again.",
+    10176: "The server received the batch incomplete (a reconnect in the middle of it?). Fix: send it again.",
+    10199: "Fix: split it into batches of at most 1000 operations.",
+    10210: "Rule: the server holds at most 50 unfinished batches per bucket. Fix: wait a moment and send it again.",
+}
 
 
 def check_server(nc: NATS, feature: str = "atomic batches") -> None:
@@ -242,9 +250,10 @@ class Batch:
         if isinstance(err, nats.js.errors.APIError):
             if err.err_code in (10071, 10164):
                 raise await self._conflict(err.description or "") from None
+            fix = _FIXES.get(err.err_code or 0, "Fix: check the bucket with kv.info() and send the batch again.")
             raise ServerError(
                 f"{what}: the server refused the whole batch, nothing was written: {err.description} "
-                f"(code {err.err_code})."
+                f"(code {err.err_code}). {fix}".replace("{name}", kv.name)
             ) from None
         try:
             with _server_errors(what, kv._guard, subjects, js_prefix=kv._js_prefix, bucket=kv.name):

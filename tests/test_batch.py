@@ -245,3 +245,15 @@ async def _try_batch(kv: kvnb.KV, i: int, last: int) -> None:
     async with kv.batch() as b:
         b.put(f"order.{i}", "new")
         b.update("stock.pear", "3", last=last)
+
+
+async def test_a_refusal_kvnb_could_not_foresee_names_the_fix(akv: kvnb.KV) -> None:
+    # Someone turned atomic batches off behind this handle's back: the server refuses, kvnb says what to do.
+    config = (await akv.js.stream_info(f"KV_{akv.name}")).config
+    config.allow_atomic = False
+    await akv.js.update_stream(config)
+    with pytest.raises(kvnb.ServerError, match=r"nothing was written.*10174.*atomic=True, update=True"):
+        async with akv.batch() as b:
+            b.put("a", "1")
+            b.put("b", "2")
+    assert await akv.keys() == []
