@@ -195,7 +195,10 @@ async def _batch_with_kill(server: Any, nc: kvnb.client.NATS, kv: kvnb.KV, prefi
                                       headers: dict[str, str] | None = None) -> None:
         await publish(subject, payload, reply=reply, headers=headers)
         if headers and headers.get("Nats-Batch-Sequence") == str(kill_at):
-            await nc.flush(timeout=2)  # the server has this message (and every one before it)
+            if kill_at < 500:
+                await nc.flush(timeout=2)  # the server has this message (and every one before it)
+            else:  # the commit: kill at a random moment while the server may be applying the batch
+                await asyncio.sleep(random.uniform(0, 0.005))
             server.kill()
             server.restart()  # the rest of the batch goes to the restarted server, after the reconnect
 
@@ -212,7 +215,18 @@ async def _batch_with_kill(server: Any, nc: kvnb.client.NATS, kv: kvnb.KV, prefi
 
 @pytest.mark.timeout(120)
 async def test_sigkill_in_the_middle_of_a_batch_leaves_all_or_nothing(tmp_path: Path) -> None:
-    kill_points = [1, random.randint(2, 499), 500]  # first message, somewhere inside, the commit itself
+    # the first message, somewhere inside, the commit itself
+    await sigkill_during_batches(tmp_path, [1, random.randint(2, 499), 500])
+
+
+@pytest.mark.stress
+@pytest.mark.timeout(600)
+async def test_sigkill_in_the_middle_of_a_batch_stress(tmp_path: Path) -> None:
+    await sigkill_during_batches(tmp_path, [random.choice([1, random.randint(2, 499), 500]) for _ in range(20)])
+
+
+async def sigkill_during_batches(tmp_path: Path, kill_points: list[int]) -> None:
+    outcomes = []
     with launch(store_dir=tmp_path / "store", name="kvnb-batch-kill") as server:
         for round_, kill_at in enumerate(kill_points):
             nc = await kvnb.connect(server.url)
@@ -230,6 +244,10 @@ async def test_sigkill_in_the_middle_of_a_batch_leaves_all_or_nothing(tmp_path: 
             assert len(found) in (0, 500), f"kill after message {kill_at}: {len(found)} of 500 keys of the batch"
             if found:
                 assert found == {f"r{round_}.{i}": f"v{i}" for i in range(500)}
+            if kill_at < 500:  # the commit never reached the first server: the batch cannot have been applied
+                assert not found, f"kill after message {kill_at}: the batch was applied without its commit"
+            outcomes.append((kill_at, len(found)))
+    print("kill point -> keys of the batch after the restart:", outcomes)
 
 
 async def test_a_batch_and_a_plain_writer_race_on_one_key(akv: kvnb.KV) -> None:
