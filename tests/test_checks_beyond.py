@@ -91,3 +91,12 @@ async def test_like_counter(likes: kvnb.Counter, kv: kvnb.KV) -> None:
         return await counter.add(post)
 
     await hint_of(checks.like_counter(likes, get_then_add_twice), "should give 200")
+
+
+async def test_learner_stubs_get_a_hint(akv: kvnb.KV, likes: kvnb.Counter) -> None:
+    async def stub(*args: object) -> None:
+        raise NotImplementedError("Exercise: write your code here, then run the check below")
+
+    await hint_of(checks.atomic_order(akv, stub), "NotImplementedError")
+    await hint_of(checks.undo(akv, stub), "NotImplementedError")
+    await hint_of(checks.like_counter(likes, stub), "NotImplementedError")

@@ -10,7 +10,7 @@ from typing import Any
 from ..bucket import KV
 from ..counter import Counter
 from ..errors import Conflict, InvalidBatch, KeyNotFound
-from ._core import Passed, fail, require_callable
+from ._core import NotYet, Passed, fail, guarded, require_callable
 
 __all__ = ["atomic_order", "like_counter", "undo"]
 
@@ -24,13 +24,14 @@ async def atomic_order(kv: KV, fn: Callable[[KV, str, int], Awaitable[Any]]) -> 
     """Exercise 10.1: ``fn(kv, order_id, total)`` places an order in one atomic batch and returns its revisions."""
     name = "Exercise 10.1 (an order in one batch)"
     require_callable(name, fn, "await kvnb.checks.atomic_order(kv, place_order)")
+    fn = guarded(name, fn, InvalidBatch, Conflict)
     order = _fresh("check")
     try:
         revisions = await fn(kv, order, 42)
     except InvalidBatch as err:
         raise fail(name, f"the batch was refused: {err}") from None
-    except Exception as err:
-        raise fail(name, f"your function raised {type(err).__name__}: {err}") from None
+    except Conflict as err:
+        raise fail(name, f"a new order was refused: {err}") from None
     entries = {e.key: e for e in await kv.entries(f"orders.{order}.>")}
     status, total = entries.get(f"orders.{order}.status"), entries.get(f"orders.{order}.total")
     if status is None or total is None:
@@ -46,7 +47,7 @@ async def atomic_order(kv: KV, fn: Callable[[KV, str, int], Awaitable[Any]]) -> 
         await fn(kv, order, 99)
     except Conflict:
         pass
-    except Exception as err:
+    except InvalidBatch as err:
         raise fail(name, f"placing the same order twice should raise kvnb.Conflict, it raised "
                          f"{type(err).__name__}: {err}") from None
     else:
@@ -62,6 +63,7 @@ async def undo(kv: KV, fn: Callable[[KV, str], Awaitable[Any]]) -> Passed:
     """Exercise 10.2: ``fn(kv, key)`` brings back the value before the latest one, with kv.revert."""
     name = "Exercise 10.2 (undo)"
     require_callable(name, fn, "await kvnb.checks.undo(kv, undo)")
+    fn = guarded(name, fn, KeyNotFound)
     key = _fresh("check.undo.")
     first = await kv.put(key, "blue")
     await kv.put(key, "red")
@@ -69,8 +71,6 @@ async def undo(kv: KV, fn: Callable[[KV, str], Awaitable[Any]]) -> Passed:
         revision = await fn(kv, key)
     except KeyNotFound as err:
         raise fail(name, f"{err}") from None
-    except Exception as err:
-        raise fail(name, f"your function raised {type(err).__name__}: {err}") from None
     latest = await kv.get(key)
     if latest.text != "blue":
         raise fail(name, f"after undo the key should be 'blue' again, it is {latest.text!r}. Take the revision "
@@ -90,6 +90,7 @@ async def like_counter(counter: Counter, fn: Callable[[Counter, str], Awaitable[
     """Exercise 10.3: ``fn(counter, post)`` adds a like and returns the new total, exact under concurrency."""
     name = "Exercise 10.3 (likes)"
     require_callable(name, fn, "await kvnb.checks.like_counter(likes, like)")
+    fn = guarded(name, fn)
     post = _fresh("check.post.")
 
     async def worker() -> list[Any]:
@@ -98,7 +99,7 @@ async def like_counter(counter: Counter, fn: Callable[[Counter, str], Awaitable[
     results = await asyncio.gather(*(worker() for _ in range(workers)), return_exceptions=True)
     for r in results:
         if isinstance(r, BaseException):
-            raise fail(name, f"a like raised {type(r).__name__}: {r}")
+            raise r if isinstance(r, NotYet) else fail(name, f"a like raised {type(r).__name__}: {r}")
     total = workers * times
     final = await counter.get(post)
     if final != total:
