@@ -103,15 +103,19 @@ class CounterBoard(KvnbWidget):
         return [f"{self._title()}: {self._summary()}"] + ["  " + line for line in self.model.to_text(self.max_rows)]
 
     def _static_html(self) -> str:
+        # Inline styles only (a rendered-HTML page right-aligns and stretches tables otherwise).
+        cell = "padding:1px 10px 1px 0;border:none;text-align:left"
+        right = "padding:1px 10px 1px 0;border:none;text-align:right"
         rows = []
         for r in self.model.rows(by=self.by, limit=self.max_rows):
-            bar = (f'<span style="display:inline-block;height:0.8em;width:{round(120 * r["share"])}px;'
-                   'background:var(--jp-brand-color1,#1976d2)"></span>')
+            bar = (f'<span class="kvnb-counter-bar" style="display:inline-block;height:0.8em;'
+                   f'width:{max(1, round(160 * r["share"]))}px;background:var(--jp-brand-color1,#1976d2)"></span>')
             delta = f"{r['delta']:+d}" if r["delta"] is not None else ""
             rows.append(f'<tr class="kvnb-row" data-key="{_html.esc(r["key"])}" data-revision="{r["rev"]}">'
-                        f'<td>{_html.esc(r["key"])}</td><td align="right">{_html.esc(r["value"])}</td>'
-                        f'<td>{bar}</td><td style="{_html.MUTED}">{delta}</td></tr>')
-        head = (f'<tr style="{_html.MUTED}"><th align="left">key</th><th align="right">total</th><th></th>'
-                '<th align="left">last</th></tr>')
-        body = f'<table class="kvnb-table" style="border-collapse:collapse">{head}{"".join(rows)}</table>'
+                        f'<td style="{cell}">{_html.esc(r["key"])}</td><td style="{right}">{_html.esc(r["value"])}</td>'
+                        f'<td style="{cell}">{bar}</td><td style="{cell};{_html.MUTED}">{delta}</td></tr>')
+        head = (f'<tr style="{_html.MUTED}"><th style="{cell}">key</th><th style="{right}">total</th>'
+                f'<th style="{cell}"></th><th style="{cell}">last</th></tr>')
+        body = (f'<table class="kvnb-table" style="border-collapse:collapse;width:auto;margin:0">{head}'
+                f'{"".join(rows)}</table>')
         return _html.root("counterboard", self._title(), body, status=self._summary(), error=self.error)
