@@ -629,6 +629,11 @@ async def open_bucket(name: str, *, history: int = _UNSET, ttl: float | None = _
         raise v.InvalidOption(
             f"atomic must be True or False, got {atomic!r}. Example: open_bucket('shop', atomic=True)"
         )
+    if update is not False and (update is not True or atomic is not True):
+        raise v.InvalidOption(
+            f"update={update!r} needs atomic=True: it only turns atomic batches on for an existing bucket (the one "
+            "setting that can change without losing data). Example: open_bucket('shop', atomic=True, update=True)"
+        )
     if "history" in given:
         v.check_history(history)
     ttl_s = v.to_seconds(given.get("ttl"), what="ttl")

@@ -214,6 +214,8 @@ CASES = [
     Case("revert-not-kept", _revert_not_kept, kvnb.RevisionNotFound, "no longer keeps"),
     Case("watch-overlapping-patterns", lambda c: _sync(lambda: c.kv.watch(["orders.>", "orders.eu.*"])),
          kvnb.InvalidKey, "must not overlap"),
+    Case("update-without-atomic", lambda c: kvnb.open_bucket(c.kv.name, update=True, nc=c.kv.nc), kvnb.InvalidOption,
+         "needs atomic=True"),
     Case("atomic-not-bool", lambda c: kvnb.open_bucket("a1", atomic="yes", nc=c.kv.nc), kvnb.InvalidOption,
          "True or False"),
     # servers and connections
