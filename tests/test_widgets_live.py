@@ -150,7 +150,7 @@ async def test_timeline_live_marks_and_gone_revisions(kv: kvnb.KV) -> None:
             await until(lambda: tl.model.last_revision == 5)
             assert tl.model.to_text() == ["a  (P1) P3 P4", "b  (P2) X5"]
             first = repr(tl).splitlines()[0]
-            assert first == f"Timeline('>' on {small.name!r}): 2 keys, revisions 1..5, history 2, 2 gone"
+            assert first == f"Timeline('>' on {small.name!r}): 2 keys, revisions 1..5, history 2, 2 no longer kept"
         finally:
             await tl.aclose()
     finally:

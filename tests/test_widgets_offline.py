@@ -172,8 +172,8 @@ async def test_timeline_sends_the_picture_once_then_only_new_marks() -> None:
     assert delta["type"] == "delta" and [m[1] for m in delta["data"]["marks"]] == [5000]
     assert delta["data"]["gone"] == [[63, "history"]] and len(json.dumps(delta)) < 1000
     assert delta["data"]["evicted"] == [1] and delta["data"]["gaps"] == [[3201, 4999]]
-    assert repr(tl).splitlines()[0] == ("Timeline('>' (offline)): 50 keys, revisions 2..5000, history 2, 3100 gone, "
-                                        "1799 never delivered")
+    assert repr(tl).splitlines()[0] == ("Timeline('>' (offline)): 50 keys, revisions 2..5000, history 2, "
+                                        "3100 no longer kept, 1799 never seen")
     html = tl._repr_html_()
     assert 'class="kvnb-widget kvnb-timeline"' in html and 'data-key="key0" data-revision="5000" data-op="PUT"' in html
     tl.close()
@@ -192,7 +192,7 @@ async def test_table_and_timetravel_offline() -> None:
     tt = kvnb.TimeTravel(entries=events, history=3)
     assert tt.revision == 4 and tt.state_at(3) == {"a": "y", "b": "z"}
     tt.revision = 1
-    assert tt.view["rows"] == [{"key": "a", "status": "value", "value": "x", "rev": 1}]
+    assert tt.view["rows"] == [{"key": "a", "status": "value", "value": "x", "shown": '"x"', "rev": 1}]
     assert repr(tt).splitlines() == ["TimeTravel(offline): revision 1 of 1..4", "  a  'x'  (rev 1)"]
     table.close()
     tt.close()

@@ -21,10 +21,29 @@ function h(tag, attrs, ...children) {
   return node;
 }
 
+// Keys pressed inside a widget are the widget's: they never reach JupyterLab's shortcuts (ArrowLeft would
+// collapse a heading, "d d" delete a cell). Their default actions (a slider moving, text typed) still happen.
 function kvnbRoot(el, kind) {
   const root = h("div", { class: `kvnb-widget kvnb-${kind}` });
+  for (const type of ["keydown", "keypress", "keyup"]) root.addEventListener(type, (ev) => ev.stopPropagation());
   el.replaceChildren(root);
   return root;
+}
+
+// Natural order of key names, the same as kvnb.model.natural_key: k2 before k10, sensor.9 before sensor.10.
+const NAT_CHUNKS = /(\d+)/;
+function natCompare(a, b) {
+  const x = String(a).split(NAT_CHUNKS), y = String(b).split(NAT_CHUNKS);
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    if (x[i] === y[i]) continue;
+    if (i % 2) { // digits
+      const d = Number(x[i]) - Number(y[i]);
+      if (d) return d < 0 ? -1 : 1;
+      continue;
+    }
+    return x[i] < y[i] ? -1 : 1;
+  }
+  return x.length - y.length;
 }
 
 function opBadge(op) {

@@ -1,4 +1,4 @@
-// BucketTable front end: the rows trait (sorted by key), ages ticking in the browser.
+// BucketTable front end: the rows trait (natural key order: k2 before k10), ages ticking in the browser.
 
 export default {
   render({ model, el }) {
@@ -13,20 +13,21 @@ export default {
         h("label", {}, toggle, " show deleted")),
       errorLine(model),
       h("table", { class: "kvnb-table" },
-        h("thead", {}, h("tr", {}, h("th", { text: "" }), h("th", { text: "key" }), h("th", { text: "value" }),
-          h("th", { text: "revision" }), h("th", { text: "age" }))),
+        h("thead", {}, h("tr", {}, h("th", { class: "kvnb-op-col", text: "" }), h("th", { text: "key" }),
+          h("th", { class: "kvnb-val", text: "value" }), h("th", { class: "kvnb-num", text: "revision" }),
+          h("th", { class: "kvnb-num", text: "age" }))),
         body));
     const draw = () => {
       toggle.checked = !!model.get("show_deleted");
       status.textContent = model.get("summary") || "";
       body.replaceChildren(...(model.get("rows") || []).map((r) => {
-        const age = h("td", { class: "kvnb-age", text: ageText(r.t) });
+        const age = h("td", { class: "kvnb-age kvnb-num", text: ageText(r.t) });
         age._t = r.t;
         return h("tr", { class: `kvnb-row${r.deleted ? " kvnb-deleted" : ""}`, "data-key": r.key, "data-revision": r.rev, "data-op": r.op,
-          title: r.t ? `written ${timeText(r.t)}` : "" },
-          h("td", {}, opBadge(r.op)), h("td", { text: r.key }),
-          h("td", { class: "kvnb-val", text: r.deleted ? `(${r.op === "DEL" ? "deleted" : "purged"} at revision ${r.rev})` : r.value }),
-          h("td", { text: r.rev }), age);
+          title: `key ${r.key}, revision ${r.rev}` + (r.t ? `, written ${timeText(r.t)}` : "") },
+          h("td", { class: "kvnb-op-col" }, opBadge(r.op)), h("td", { class: "kvnb-key", text: r.key }),
+          h("td", { class: "kvnb-val", text: r.deleted ? `(${r.op === "DEL" ? "deleted" : "purged"} at revision ${r.rev})` : r.shown }),
+          h("td", { class: "kvnb-num", text: r.rev }), age);
       }));
     };
     model.on("change:rows", draw);
