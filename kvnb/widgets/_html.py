@@ -45,10 +45,14 @@ WARN = "color:var(--jp-warn-color1,#e65100)"
 GOOD = "color:var(--jp-success-color1,#2e7d32)"
 BAD = "color:var(--jp-error-color1,#d32f2f)"
 LINE = "var(--jp-border-color2,#8884)"
-TABLE = "border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums"
-TH = (f"text-align:left;font-weight:normal;{MUTED};border-bottom:1px solid {LINE};padding:1px 8px 1px 0;"
-      "white-space:nowrap")
-TD = f"border-bottom:1px solid {LINE};padding:1px 8px 1px 0;white-space:nowrap;vertical-align:baseline"
+# JupyterLab's and nbconvert's rendered-HTML stylesheet centres tables with a fixed layout, the UI font and
+# roomy cells: every table here says what it wants inline.
+TABLE = ("border-collapse:collapse;width:100%;table-layout:auto;margin:0;border:none;font-size:inherit;"
+         "font-family:inherit;color:inherit;font-variant-numeric:tabular-nums")
+TH = (f"text-align:left;font-weight:normal;{MUTED};border:none;border-bottom:1px solid {LINE};"
+      "padding:1px 8px 1px 0;white-space:nowrap;line-height:1.5")
+TD = (f"border:none;border-bottom:1px solid {LINE};padding:1px 8px 1px 0;white-space:nowrap;vertical-align:baseline;"
+      "text-align:left;line-height:1.5")
 NUM = "text-align:right;font-variant-numeric:tabular-nums"
 _BADGE = ("display:inline-block;min-width:1.4em;height:1.4em;line-height:1.4em;text-align:center;font-weight:bold;"
           "border-radius:2px;box-sizing:border-box;color:var(--jp-ui-inverse-font-color1,#fff);")

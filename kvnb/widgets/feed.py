@@ -187,4 +187,5 @@ class WatchFeed(WatchWidget):
         head = [("op", "text-align:center"), ("key", ""), ("revision", _html.NUM), ("value", "width:100%"),
                 ("written", "")]
         body = _html.table(head, rows) if rows else f'<div style="{_html.MUTED}">no events yet</div>'
-        return _html.root("watchfeed", self._title(), body, status=self.model.summary(), error=self.error)
+        title = f"watch {self.pattern} on {self.bucket}" if self.bucket else f"watch {self.pattern}"
+        return _html.root("watchfeed", title, body, status=self.model.summary(), error=self.error)

@@ -140,7 +140,10 @@ class Race(KvnbWidget):
                        f'font-weight:bold;{colour}">{_html.esc(r.verdict())}</div>'
                        f'<div class="kvnb-arithmetic" style="{_html.MUTED}">{_html.esc(r.arithmetic())}</div>')
         status = "running…" if self.running else ("" if self.result is not None else "not run yet")
-        return _html.root("race", self._title(), legend + table + verdict, status=status, error=self.error)
+        how = "get + update(last=), retry when refused" if self.cas else "get + plain put (no revision check)"
+        title = (f"race on {self.key}: {self.writers} writer{'s' if self.writers != 1 else ''} × "
+                 f"{self.increments} increments, {how}")
+        return _html.root("race", title, legend + table + verdict, status=status, error=self.error)
 
 
 def _lane_words(w: WriterStats, cas: bool) -> str:

@@ -126,4 +126,5 @@ class BucketTable(WatchWidget):
             rows.append(f'<tr><td colspan="5" style="{_html.MUTED}">… {shown - _HTML_ROWS} more keys</td></tr>')
         head = [("", ""), ("key", ""), ("value", "width:100%"), ("revision", _html.NUM), ("written", "")]
         body = _html.table(head, rows) if rows else f'<div style="{_html.MUTED}">no keys</div>'
-        return _html.root("buckettable", self._title(), body, status=self._summary(), error=self.error)
+        title = f"bucket {self.bucket}" if self.bucket else "bucket (offline)"
+        return _html.root("buckettable", title, body, status=self._summary(), error=self.error)

@@ -149,18 +149,21 @@ class Timeline(WatchWidget):
         lanes = m.sorted_lanes()
         shown_lanes = lanes[:_HTML_LANES]
         step = 1 if len(columns) <= 24 else 5
-        td = f"border-left:1px dotted {_html.LINE};padding:1px 0;text-align:center;min-width:16px"
-        axis = [f'<td style="{_html.MUTED};padding-right:8px">revision</td>']
+        td = (f"border:none;border-left:1px dotted {_html.LINE};padding:1px 0;text-align:center;min-width:16px;"
+              "line-height:1.4;vertical-align:middle")
+        first = "border:none;padding:1px 8px 1px 0;text-align:left;white-space:nowrap;line-height:1.4"
+        axis = [f'<td style="{first};{_html.MUTED}">revision</td>']
         for i, (rev, kind, item) in enumerate(columns):
             if kind == "gap":
                 a, b = item
                 span = f"revision {a}" if a == b else f"revisions {a}–{b}"
                 axis.append(f'<td class="kvnb-tl-gap" data-first="{a}" data-last="{b}" title="{span} never seen: '
-                            'removed before anyone read them" style="border:1px dashed var(--jp-warn-color1,#e65100);'
-                            f'{_html.WARN};font-size:10px;text-align:center">…</td>')
+                            f'removed before anyone read them" style="{td};border:1px dashed '
+                            f'var(--jp-warn-color1,#e65100);{_html.WARN};font-size:10px">…</td>')
             else:
-                label = str(rev) if i % step == 0 or i == len(columns) - 1 else ""
-                axis.append(f'<td style="{_html.MUTED};font-size:10px;text-align:center;{_html.NUM}">{label}</td>')
+                label = str(rev) if i % step == 0 else ""
+                axis.append(f'<td style="{td};border-left:none;{_html.MUTED};font-size:10px;{_html.NUM};'
+                            f'text-align:center">{label}</td>')
         rows = [f'<tr style="border-bottom:1px solid {_html.LINE}">{"".join(axis)}</tr>']
         for lane in shown_lanes:
             cells = [""] * len(columns)
@@ -177,12 +180,11 @@ class Timeline(WatchWidget):
                 if mark.gone:
                     tip.append(_GONE_WORDS.get(mark.gone, "no longer kept"))
                 gone = f' data-gone="{mark.gone}"' if mark.gone else ""
+                badge = _html.op_badge(mark.operation, gone=bool(mark.gone), title=chr(10).join(tip))
                 cells[i] = (f'<span class="kvnb-mark" data-key="{key}" data-revision="{mark.revision}" '
-                            f'data-op="{mark.operation}"{gone}>'
-                            f'{_html.op_badge(mark.operation, gone=bool(mark.gone), title=chr(10).join(tip))}</span>')
+                            f'data-op="{mark.operation}"{gone}>{badge}</span>')
             tds = "".join(f'<td style="{td}">{c}</td>' if c else f'<td style="{td}"></td>' for c in cells)
-            rows.append(f'<tr style="border-bottom:1px dotted {_html.LINE}"><td style="padding-right:8px;'
-                        f'white-space:nowrap">{key}</td>{tds}</tr>')
+            rows.append(f'<tr style="border-bottom:1px dotted {_html.LINE}"><td style="{first}">{key}</td>{tds}</tr>')
         notes = []
         if older:
             notes.append(f"{older} older revisions not drawn (the live view scrolls back to them)")
@@ -194,7 +196,8 @@ class Timeline(WatchWidget):
             _html.legend_item(_html.op_badge("PUT", gone=True), "no longer kept by the bucket"),
             '<span>revision: the bucket\'s write counter, shared by all keys</span>'])
         body = (f'<div class="kvnb-legend" style="{_html.MUTED};margin-bottom:4px">{legend}</div>'
-                + (f'<table style="border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums">'
-                   f'{"".join(rows)}</table>' if m.lanes else f'<div style="{_html.MUTED}">no revisions yet</div>')
+                + (f'<table style="{_html.TABLE}">{"".join(rows)}</table>' if m.lanes
+                   else f'<div style="{_html.MUTED}">no revisions yet</div>')
                 + (f'<div style="{_html.MUTED}">{_html.esc("; ".join(notes))}</div>' if notes else ""))
-        return _html.root("timeline", self._title(), body, status=self._summary(), error=self.error)
+        title = f"timeline of {self.pattern} on {self.bucket}" if self.bucket else f"timeline of {self.pattern}"
+        return _html.root("timeline", title, body, status=self._summary(), error=self.error)

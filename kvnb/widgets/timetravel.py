@@ -184,4 +184,5 @@ class TimeTravel(KvnbWidget):
         head = [("key", ""), ("value then", "width:100%"), ("written at revision", _html.NUM)]
         body = slider + _html.table(head, rows) + note
         status = f"the bucket as it was at revision {self.revision} (kept: {lo}..{hi})"
-        return _html.root("timetravel", self._title(), body, status=status, error=self.error)
+        title = f"bucket {self.bucket} at revision {self.revision}" if self.bucket else f"at revision {self.revision}"
+        return _html.root("timetravel", title, body, status=status, error=self.error)
