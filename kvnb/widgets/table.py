@@ -47,6 +47,7 @@ class BucketTable(WatchWidget):
         kv = as_kv(kv)
         self.model = TableModel()
         self.max_rows = max_rows
+        self.kept: KeptPoller | None = None  # what the stream still holds (live tables)
         key = ("BucketTable", kv.name, ">") if kv is not None else None
         super().__init__(kv, registry_key=key, show_deleted=show_deleted)  # starts reading (on the next loop turn)
         self.observe(lambda _change: self._throttle.kick(), names="show_deleted")

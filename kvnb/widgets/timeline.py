@@ -66,6 +66,7 @@ class Timeline(WatchWidget):
         depth = history if history is not None else (kv.history_depth if kv is not None else None)
         self.model = TimelineModel(history=depth, max_revisions=max_revisions, max_keys=max_keys,
                                    track_gaps=keys == ">")
+        self.kept: KeptPoller | None = None  # what the stream still holds (live timelines)
         key = ("Timeline", kv.name, keys) if kv is not None else None
         super().__init__(kv, registry_key=key, pattern=keys)
 
