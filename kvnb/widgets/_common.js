@@ -74,16 +74,27 @@ function errorLine(model) {
   return line;
 }
 
+// How long a snapshot took from its message to the screen: a Performance API measure named
+// "kvnb:<kind>:snapshot-drawn" (message received -> the frame after it was painted), which the browser bench reads.
+function measureDrawn(kind, start) {
+  if (typeof performance === "undefined" || !performance.measure) return;
+  requestAnimationFrame(() => setTimeout(() => {
+    try { performance.measure(`kvnb:${kind}:snapshot-drawn`, { start, end: performance.now() }); } catch (e) { /* old browser */ }
+  }, 0));
+}
+
 // Snapshot + delta protocol: the kernel sends {type: "snapshot"|"delta", seq, data}. A view asks for
 // a snapshot when it starts ("hello") and again if it ever misses a delta, so deltas stay small.
-function kvnbStream(model, onSnapshot, onDelta) {
+function kvnbStream(model, onSnapshot, onDelta, kind = "widget") {
   let seq = -1;
   let pending = [];
   const handler = (msg) => {
     if (!msg || typeof msg !== "object") return;
     if (msg.type === "snapshot") {
+      const start = performance.now();
       seq = msg.seq;
       onSnapshot(msg.data);
+      measureDrawn(kind, start);
       for (const m of pending.sort((a, b) => a.seq - b.seq)) {
         if (m.seq === seq + 1) { seq = m.seq; onDelta(m.data); }
       }

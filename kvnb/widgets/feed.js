@@ -89,7 +89,7 @@ export default {
           trim();
         }
         showStatus(data.status);
-      });
+      }, "watchfeed");
     const timer = setInterval(() => {
       for (const age of list.querySelectorAll(".kvnb-age")) age.textContent = ageText(age._t);
     }, 1000);

@@ -266,7 +266,7 @@ export default {
         else fit();
         showStatus(data.status);
         if (follow) scroller.scrollLeft = scroller.scrollWidth;
-      });
+      }, "timeline");
     return () => { stop(); if (resize) resize.disconnect(); };
   },
 };
