@@ -141,6 +141,9 @@ class WatchFeed(WatchWidget):
         if model.rate.rate() > 0:
             self._throttle.kick_later(1.0)  # let the meter fall back to 0 when the events stop
 
+    def _last_revision(self) -> int | None:
+        return self.model.last_revision or None
+
     # --- reprs --------------------------------------------------------------------------------
     def _title(self) -> str:
         where = f"on {self.bucket!r}" if self.bucket else "(offline)"

@@ -66,7 +66,7 @@ class BucketTable(WatchWidget):
         super()._watch_started(watch)
         assert self.kv is not None
         self.kept = KeptPoller(self.kv, ">", self._on_counts)
-        self._spawn(self.kept.run(lambda: not self._closed and not watch.stopped))
+        self._spawn(self.kept.run(lambda: not self.stopped and not watch.stopped))
 
     def _on_counts(self, counts: dict[str, int], upto: int) -> None:
         """The stream's per-key message counts: keys it holds nothing of leave the table."""
@@ -83,6 +83,9 @@ class BucketTable(WatchWidget):
     def _refresh(self) -> None:
         self.rows = self.model.rows(show_deleted=self.show_deleted, limit=self.max_rows)
         self.summary = self._summary()
+
+    def _last_revision(self) -> int | None:
+        return self.model.last_revision or None
 
     # --- reprs --------------------------------------------------------------------------------
     def _summary(self) -> str:

@@ -82,7 +82,7 @@ class Timeline(WatchWidget):
         super()._watch_started(watch)
         assert self.kv is not None
         self.kept = KeptPoller(self.kv, self.pattern, self._on_counts)
-        self._spawn(self.kept.run(lambda: not self._closed and not watch.stopped))
+        self._spawn(self.kept.run(lambda: not self.stopped and not watch.stopped))
 
     def _on_counts(self, counts: dict[str, int], upto: int) -> None:
         """The stream's per-key message counts: marks of what it no longer holds turn gone."""
@@ -110,6 +110,9 @@ class Timeline(WatchWidget):
             self._post("snapshot", delta)
         else:
             self._post("delta", delta)
+
+    def _last_revision(self) -> int | None:
+        return self.model.last_revision or None
 
     # --- reprs --------------------------------------------------------------------------------
     def _title(self) -> str:

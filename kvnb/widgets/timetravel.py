@@ -76,10 +76,10 @@ class TimeTravel(KvnbWidget):
         self.error = ""
         self._use(BucketHistory(entries, history=info.history, ttl=info.ttl, first_revision=info.first_revision,
                                 last_revision=info.last_revision))
-        if self.kept is None and not self._closed:
+        if self.kept is None and not self.stopped:
             self.kept = KeptPoller(self.kv, ">", self._on_counts)
             self.kept.baseline(info.values, info.last_revision)
-            self._spawn(self.kept.run(lambda: not self._closed))
+            self._spawn(self.kept.run(lambda: not self.stopped))
         return self
 
     def _on_counts(self, counts: dict[str, int], upto: int) -> None:
@@ -122,6 +122,9 @@ class TimeTravel(KvnbWidget):
     def _action(self, name: str, content: dict[str, Any]) -> None:
         if name == "load" and self.kv is not None:
             self._spawn(self._load_quietly())
+
+    def _last_revision(self) -> int | None:
+        return self.max_revision or None
 
     # --- reprs --------------------------------------------------------------------------------
     def _title(self) -> str:
