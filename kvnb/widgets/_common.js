@@ -25,7 +25,7 @@ function h(tag, attrs, ...children) {
 // collapse a heading, "d d" delete a cell). Their default actions (a slider moving, text typed) still happen.
 function kvnbRoot(el, kind) {
   // kvnb-live scopes kvnb.css to live views: a static picture (text/html) on the same page keeps its inline styles
-  const root = h("div", { class: `kvnb-widget kvnb-live kvnb-${kind}` });
+  const root = h("div", { class: `kvnb-widget kvnb-${kind} kvnb-live` });
   for (const type of ["keydown", "keypress", "keyup"]) root.addEventListener(type, (ev) => ev.stopPropagation());
   el.replaceChildren(root);
   return root;
