@@ -12,14 +12,29 @@ function feedRow(r) {
     return h("div", { class: "kvnb-caught-up", "data-revision": r.rev, text: r.text });
   }
   const title = `key ${r.key}, revision ${r.rev}: ${OP_WORD[r.op] || r.op}` + (r.t ? `\nwritten ${timeText(r.t)}` : "");
-  const age = h("span", { class: "kvnb-age", text: ageText(r.t) });
-  age._t = r.t;
+  const age = h("span", { class: "kvnb-age", "data-t": r.t === null || r.t === undefined ? "" : r.t, text: ageText(r.t) });
   return h("div", { class: "kvnb-feed-row", "data-key": r.key, "data-revision": r.rev, "data-op": r.op, title },
     opBadge(r.op),
     h("span", { class: "kvnb-key", text: r.key }),
     h("span", { class: "kvnb-rev", text: r.rev }),
     h("span", { class: `kvnb-val${r.op === "PUT" ? "" : " kvnb-marker"}`, text: r.op === "PUT" ? r.v : `(${r.op === "DEL" ? "deleted" : "purged"})` }),
     age);
+}
+
+function escFeed(s) {
+  return String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]));
+}
+
+// The same row as feedRow, as HTML: a burst's 200 new rows are parsed in one go.
+function feedRowHtml(r) {
+  if (r.k !== "e") return feedRow(r).outerHTML;
+  const title = `key ${r.key}, revision ${r.rev}: ${OP_WORD[r.op] || r.op}` + (r.t ? `\nwritten ${timeText(r.t)}` : "");
+  const value = r.op === "PUT" ? r.v : `(${r.op === "DEL" ? "deleted" : "purged"})`;
+  return `<div class="kvnb-feed-row" data-key="${escFeed(r.key)}" data-revision="${r.rev}" data-op="${r.op}" title="${escFeed(title)}">` +
+    `<span class="kvnb-op ${OP_CLASS[r.op] || ""}" title="${r.op}">${OP_LETTER[r.op] || "?"}</span>` +
+    `<span class="kvnb-key">${escFeed(r.key)}</span><span class="kvnb-rev">${r.rev}</span>` +
+    `<span class="kvnb-val${r.op === "PUT" ? "" : " kvnb-marker"}">${escFeed(value)}</span>` +
+    `<span class="kvnb-age" data-t="${r.t === null || r.t === undefined ? "" : r.t}">${ageText(r.t)}</span></div>`;
 }
 
 function feedStatus(s) {
@@ -70,29 +85,37 @@ export default {
       pause.textContent = s && s.paused ? "Resume" : "Pause";
     };
     const trim = () => { while (list.childElementCount > maxRows) list.lastElementChild.remove(); };
+    let pending = [], lastStatus = null, timer2 = null;
+    const flush = () => {
+      timer2 = null;
+      if (pending.length) {
+        widen(pending);
+        list.insertAdjacentHTML("afterbegin", pending.map(feedRowHtml).join(""));
+        pending = [];
+        trim();
+      }
+      showStatus(lastStatus);
+    };
     const stop = kvnbStream(model,
       (data) => {
+        if (timer2 !== null) { cancelAnimationFrame(timer2); timer2 = null; }
+        pending = [];
         maxRows = data.max_rows || maxRows;
         widen(data.rows);
-        const frag = document.createDocumentFragment();
-        for (const r of data.rows) frag.append(feedRow(r));
-        list.replaceChildren(frag);
+        list.innerHTML = data.rows.map(feedRowHtml).join("");
         showStatus(data.status);
       },
-      (data) => {
-        if (data.rows && data.rows.length) {
-          const rows = data.rows.slice(0, maxRows);
-          widen(rows);
-          const frag = document.createDocumentFragment();
-          for (const r of rows) frag.append(feedRow(r));
-          list.prepend(frag);
-          trim();
-        }
-        showStatus(data.status);
+      (data) => { // drawn in the next frame: deltas that arrive before it are drawn together (newest rows win)
+        if (data.rows && data.rows.length) pending = data.rows.concat(pending).slice(0, maxRows);
+        lastStatus = data.status;
+        if (timer2 === null) timer2 = requestAnimationFrame(flush);
       }, "watchfeed");
     const timer = setInterval(() => {
-      for (const age of list.querySelectorAll(".kvnb-age")) age.textContent = ageText(age._t);
+      for (const age of list.querySelectorAll(".kvnb-age")) {
+        const text = ageText(age.dataset.t === "" ? null : Number(age.dataset.t));
+        if (age.textContent !== text) age.textContent = text;
+      }
     }, 1000);
-    return () => { stop(); clearInterval(timer); };
+    return () => { stop(); clearInterval(timer); if (timer2 !== null) cancelAnimationFrame(timer2); };
   },
 };

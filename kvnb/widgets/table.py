@@ -51,6 +51,8 @@ class BucketTable(WatchWidget):
         key = ("BucketTable", kv.name, ">") if kv is not None else None
         super().__init__(kv, registry_key=key, show_deleted=show_deleted)  # starts reading (on the next loop turn)
         self.observe(lambda _change: self._throttle.kick(), names="show_deleted")
+        # the whole row list goes out on each refresh: 5 a second (the first change still shows at once)
+        self._throttle.interval = 0.2
 
     def _open_watch(self) -> Watch:
         assert self.kv is not None

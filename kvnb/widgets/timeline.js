@@ -1,8 +1,11 @@
 // Timeline front end: one lane per key (natural order: k2 before k10), one column per revision (the axis is
-// shared by every key). The picture arrives once as a snapshot, then as deltas: new marks, marks now gone,
-// marks dropped. Marks are positioned by CSS variables (--col per mark, --kvnb-col-w on the box), so fitting
-// the axis to the box, zooming or resizing changes two variables, not thousands of nodes; a snapshot is built
-// as one HTML string.
+// shared by every key, so each column holds exactly one mark). The picture arrives once as a snapshot, then as
+// deltas: new marks, marks now gone, marks dropped.
+// - The axis fits the box: few revisions spread over the whole width; many scroll sideways (zoom − fit +).
+// - Only the columns in view (and a screen either side) are in the DOM: a 3,200-revision history draws a
+//   few hundred marks, so the first picture and every update stay cheap; scrolling draws the rest.
+// - Marks are placed by CSS variables (--col on a mark, --kvnb-col-w on the box), and widths are read only
+//   from the ResizeObserver and scroll events, never right after inserting marks.
 
 const MIN_COL = 16; // px: a mark (14 px) and a little air
 const MAX_COL = 320; // px: wider columns only spread few marks out
@@ -40,6 +43,12 @@ function markHtml(key, row, col) {
     ` data-op="${op}"${gone ? ` data-gone="${gone}"` : ""} style="--col:${col}">${letter}</div>`;
 }
 
+function gapHtml(first, last, col) {
+  const text = first === last ? `revision ${first}` : `revisions ${first}–${last}`;
+  return `<div class="kvnb-tl-gap" data-first="${first}" data-last="${last}" style="--col:${col}" ` +
+    `title="${text} never seen: removed (superseded, purged or expired) before anyone read them"></div>`;
+}
+
 export default {
   render({ model, el }) {
     const root = kvnbRoot(el, "timeline");
@@ -67,92 +76,119 @@ export default {
     let keys = []; // lane index -> key
     let tracks = []; // lane index -> track element
     let axis = null;
-    let ncols = 0, blanks = 0, selected = null, zoom = 0, lastFit = "", labelSet = 0;
-    let colRevs = []; // column -> revision (a gap column: its first revision)
-    let marks = new Map(); // revision -> {el, row}
-    let gaps = []; // [first, last]
+    let cols = []; // column -> {rev, row} (a mark) or {rev, gap: [first, last]}
+    let marks = new Map(); // revision -> {row, col, el (when drawn)}
+    let blanks = 0, selected = null, zoom = 0, labelSet = 0, colW = MIN_COL, lastFit = "";
+    let drawn = [0, -1]; // the column range in the DOM
+    let boxW = 0, charW = 0, following = true, frame = null, scrollX = 0, ownScroll = false;
 
-    // --- layout: two CSS variables on the box, the ticks rebuilt in one go ---------------------------
+    // --- widths: read from the ResizeObserver, scroll events, or while the tree is clean ---------------
+    const measure = () => {
+      boxW = scroller.clientWidth || boxW;
+      if (!charW && root.isConnected) {
+        const probe = h("span", { text: "0000000000", style: "position:absolute;visibility:hidden;white-space:pre" });
+        root.append(probe);
+        charW = probe.getBoundingClientRect().width / 10;
+        probe.remove();
+      }
+    };
     const labelChars = () => Math.min(24, Math.max(8, ...keys.map((k) => k.length))) + 1;
-    const fit = () => {
+    const labelW = () => labelChars() * (charW || 7.2);
+    const fit = () => { // the column width: the box's width shared by the columns (within MIN_COL..MAX_COL)
       const chars = labelChars();
       if (chars !== labelSet) { lanesBox.style.setProperty("--kvnb-label-w", `${chars}ch`); labelSet = chars; }
-      const label = lanesBox.querySelector(".kvnb-tl-label");
-      const labelW = label ? label.offsetWidth : chars * 7.5;
-      const avail = Math.max(100, scroller.clientWidth - labelW - 2 * PAD - 2);
-      const base = ncols ? Math.floor((avail / ncols) * 100) / 100 : MAX_COL;
-      const colW = Math.max(MIN_COL, Math.min(MAX_COL, base * 2 ** zoom));
-      const key = `${colW.toFixed(2)}|${ncols}`;
-      if (key === lastFit) return;
-      lastFit = key;
+      const avail = Math.max(100, (boxW || 600) - labelW() - 2 * PAD - 2);
+      const base = cols.length ? Math.floor((avail / cols.length) * 100) / 100 : MAX_COL;
+      colW = Math.max(MIN_COL, Math.min(MAX_COL, base * 2 ** zoom));
+      // the box's width is a plain style of one element (a custom property would restyle every mark)
+      lanesBox.style.width = `calc(${chars}ch + ${2 * PAD + Math.max(1, cols.length) * colW}px)`;
+      if (`${colW}` === lastFit) return false;
+      lastFit = `${colW}`;
       lanesBox.style.setProperty("--kvnb-col-w", `${colW}px`);
-      lanesBox.style.setProperty("--kvnb-cols", Math.max(1, ncols));
-      // axis numbers: every column when they fit, else every 2nd, 5th, 10th ... column
-      const widest = String(colRevs.length ? colRevs[colRevs.length - 1] : 1).length * 7 + 10;
-      const step = TICK_STEPS.find((s) => s * colW >= widest) || TICK_STEPS[TICK_STEPS.length - 1];
-      let html = "";
-      for (let col = 0; col < ncols; col += step) {
-        if (colRevs[col] === undefined) continue;
-        html += `<span class="kvnb-tl-tick" data-tick="${colRevs[col]}" style="--col:${col}">${colRevs[col]}</span>`;
-      }
-      for (const t of axis.querySelectorAll(".kvnb-tl-tick")) t.remove();
-      axis.insertAdjacentHTML("beforeend", html);
+      return true;
     };
-    const atEnd = () => scroller.scrollLeft + scroller.clientWidth >= scroller.scrollWidth - 40;
+    const visibleCols = () => Math.ceil(Math.max(100, (boxW || 600) - labelW()) / colW) + 1;
+    const wanted = () => { // the columns to draw: those in view and one screen either side
+      const n = visibleCols();
+      let first;
+      if (following) first = cols.length - n;
+      else first = Math.floor((scrollX - PAD) / colW);
+      return [Math.max(0, first - n), Math.min(cols.length - 1, first + 2 * n)];
+    };
 
-    // --- lanes in natural key order -------------------------------------------------------------------
-    const laneHtml = (label, cls, inner) =>
-      `<div class="kvnb-tl-lane ${cls}"><div class="kvnb-tl-label" title="${escHtml(label)}">${escHtml(label)}</div>` +
-      `<div class="kvnb-tl-track">${inner}</div></div>`;
-    const order = (ixs) => ixs.sort((a, b) => natCompare(keys[a], keys[b]));
-
-    // Build everything from rows (a snapshot, or a relayout): one HTML string, one parse.
-    const build = (laneKeys, rows, gapRows) => {
-      keys = laneKeys.slice();
-      marks = new Map(); gaps = []; colRevs = []; ncols = 0; blanks = 0; lastFit = "";
-      const items = rows.map((r) => [r[1], r, null]).concat(gapRows.map((g) => [g[0], null, g]));
-      items.sort((a, b) => a[0] - b[0]);
+    // --- drawing the window: each lane's marks as one HTML string ------------------------------------
+    const draw = (force) => {
+      const [c0, c1] = wanted();
+      if (!force && c0 === drawn[0] && c1 === drawn[1]) return;
+      for (const m of marks.values()) m.el = null;
       const perLane = keys.map(() => []);
       let axisHtml = "";
-      for (const [, r, g] of items) {
-        if (r) {
-          perLane[r[0]].push([r, ncols]);
-          marks.set(r[1], { el: null, row: r });
-          colRevs.push(r[1]);
-        } else {
-          const [first, last] = g;
-          const text = first === last ? `revision ${first}` : `revisions ${first}–${last}`;
-          axisHtml += `<div class="kvnb-tl-gap" data-first="${first}" data-last="${last}" style="--col:${ncols}" ` +
-            `title="${text} never seen: removed (superseded, purged or expired) before anyone read them"></div>`;
-          gaps.push([first, last]);
-          colRevs.push(first);
-        }
-        ncols += 1;
+      const widest = String(cols.length ? cols[cols.length - 1].rev : 1).length * 7 + 10;
+      const step = TICK_STEPS.find((s) => s * colW >= widest) || TICK_STEPS[TICK_STEPS.length - 1];
+      for (let col = c0; col <= c1; col++) {
+        const c = cols[col];
+        if (c.gap) axisHtml += gapHtml(c.gap[0], c.gap[1], col);
+        else if (c.row && marks.has(c.rev)) perLane[c.row[0]].push(c.row);
+        if (col % step === 0) axisHtml += `<span class="kvnb-tl-tick" data-tick="${c.rev}" style="--col:${col}">${c.rev}</span>`;
       }
-      const ix = order(keys.map((_, i) => i));
-      let html = laneHtml("revision", "kvnb-tl-axis", axisHtml);
-      for (const i of ix) {
-        const k = escHtml(keys[i]);
-        html += laneHtml(keys[i], "", perLane[i].map(([r, col]) => markHtml(k, r, col)).join(""));
-      }
-      lanesBox.innerHTML = html;
-      const laneEls = lanesBox.children;
-      axis = laneEls[0].lastElementChild;
-      tracks = [];
-      ix.forEach((laneIx, pos) => {
-        const track = laneEls[pos + 1].lastElementChild;
-        track._lane = laneIx;
-        tracks[laneIx] = track;
+      axis.innerHTML = axisHtml;
+      keys.forEach((key, laneIx) => {
+        const rows = perLane[laneIx];
+        const track = tracks[laneIx];
+        if (!rows.length) { if (track.firstChild) track.textContent = ""; return; }
+        const k = escHtml(key);
+        track.innerHTML = rows.map((r) => markHtml(k, r, marks.get(r[1]).col)).join("");
         const kids = track.children;
-        perLane[laneIx].forEach(([r], j) => { marks.get(r[1]).el = kids[j]; });
+        rows.forEach((r, j) => { marks.get(r[1]).el = kids[j]; });
+      });
+      drawn = [c0, c1];
+      if (selected) {
+        const m = marks.get(selected);
+        if (m && m.el) m.el.classList.add("kvnb-selected");
+      }
+    };
+    const redraw = () => { // fit, draw the window, follow the newest revisions: once a frame at most
+      if (frame !== null) return;
+      frame = requestAnimationFrame(() => {
+        frame = null;
+        const refit = fit();
+        draw(refit);
+        if (following) toEnd();
       });
     };
 
+    // --- the picture: lanes (always all of them) and columns ----------------------------------------------
+    const laneHtml = (label, cls) =>
+      `<div class="kvnb-tl-lane ${cls}"><div class="kvnb-tl-label" title="${escHtml(label)}">${escHtml(label)}</div>` +
+      `<div class="kvnb-tl-track"></div></div>`;
+    const pushItems = (newMarks, newGaps) => { // new columns, in revision order, after the existing ones
+      const items = newMarks.map((m) => [m[1], m, null]).concat(newGaps.map((g) => [g[0], null, g]));
+      items.sort((a, b) => a[0] - b[0]);
+      for (const [rev, row, gap] of items) {
+        if (row) marks.set(rev, { row, col: cols.length, el: null });
+        cols.push(row ? { rev, row } : { rev, gap });
+      }
+    };
+    const build = (laneKeys, rows, gapRows) => {
+      keys = laneKeys.slice();
+      cols = []; marks = new Map(); blanks = 0; lastFit = ""; drawn = [0, -1];
+      pushItems(rows, gapRows);
+      const order = keys.map((_, i) => i).sort((a, b) => natCompare(keys[a], keys[b]));
+      lanesBox.innerHTML = laneHtml("revision", "kvnb-tl-axis") + order.map((i) => laneHtml(keys[i], "")).join("");
+      const laneEls = lanesBox.children;
+      axis = laneEls[0].lastElementChild;
+      tracks = [];
+      order.forEach((laneIx, pos) => {
+        const track = laneEls[pos + 1].lastElementChild;
+        track._lane = laneIx;
+        tracks[laneIx] = track;
+      });
+    };
     const addKey = (key) => { // a new lane, inserted at its place in natural order
       const laneIx = keys.length;
       keys.push(key);
       const tmp = document.createElement("div");
-      tmp.innerHTML = laneHtml(key, "", "");
+      tmp.innerHTML = laneHtml(key, "");
       const laneEl = tmp.firstElementChild;
       let before = null;
       for (const other of lanesBox.children) {
@@ -164,43 +200,11 @@ export default {
       track._lane = laneIx;
       tracks[laneIx] = track;
     };
-    const addItems = (newMarks, newGaps) => {
-      const items = newMarks.map((m) => [m[1], m, null]).concat(newGaps.map((g) => [g[0], null, g]));
-      items.sort((a, b) => a[0] - b[0]);
-      const perLane = new Map();
-      let axisHtml = "";
-      for (const [, r, g] of items) {
-        if (r) {
-          if (!perLane.has(r[0])) perLane.set(r[0], []);
-          perLane.get(r[0]).push([r, ncols]);
-          marks.set(r[1], { el: null, row: r });
-          colRevs.push(r[1]);
-        } else {
-          const [first, last] = g;
-          const text = first === last ? `revision ${first}` : `revisions ${first}–${last}`;
-          axisHtml += `<div class="kvnb-tl-gap" data-first="${first}" data-last="${last}" style="--col:${ncols}" ` +
-            `title="${text} never seen: removed (superseded, purged or expired) before anyone read them"></div>`;
-          gaps.push([first, last]);
-          colRevs.push(first);
-        }
-        ncols += 1;
-      }
-      if (axisHtml) axis.insertAdjacentHTML("beforeend", axisHtml);
-      for (const [laneIx, list] of perLane) {
-        const track = tracks[laneIx];
-        const k = escHtml(keys[laneIx]);
-        track.insertAdjacentHTML("beforeend", list.map(([r, col]) => markHtml(k, r, col)).join(""));
-        let node = track.lastElementChild;
-        for (let j = list.length - 1; j >= 0; j--, node = node.previousElementSibling) marks.get(list[j][0][1]).el = node;
-      }
-    };
-    const relayout = () => { // drop blank columns left by marks the lanes no longer keep
-      const rows = [...marks.values()].map((x) => x.row);
-      const firstKept = rows.length ? Math.min(...rows.map((r) => r[1])) : Infinity;
-      const follow = atEnd();
-      build(keys, rows, gaps.filter((g) => g[1] >= firstKept));
-      fit();
-      if (follow) scroller.scrollLeft = scroller.scrollWidth;
+    const relayout = () => { // drop the blank columns left by marks the lanes no longer keep
+      const rows = cols.filter((c) => c.row && marks.has(c.rev)).map((c) => marks.get(c.rev).row);
+      const firstKept = rows.length ? rows[0][1] : Infinity;
+      const gaps = cols.filter((c) => c.gap && c.gap[1] >= firstKept).map((c) => c.gap);
+      build(keys, rows, gaps);
     };
 
     // --- details: hover title, click to keep them in the detail line --------------------------------------
@@ -216,15 +220,31 @@ export default {
     lanesBox.addEventListener("click", (ev) => {
       const m = markOf(ev);
       if (!m) return;
-      if (selected) selected.classList.remove("kvnb-selected");
-      selected = m.el;
+      const old = selected !== null ? marks.get(selected) : null;
+      if (old && old.el) old.el.classList.remove("kvnb-selected");
+      selected = m.row[1];
       m.el.classList.add("kvnb-selected");
       detail.textContent = markLines(keys[m.row[0]], m.row).join(" · ");
     });
-    const rezoom = (z) => { zoom = z; lastFit = ""; fit(); };
+    const rezoom = (z) => { zoom = z; lastFit = ""; redraw(); };
     zoomOut.addEventListener("click", () => rezoom(Math.max(-6, zoom - 1)));
     zoomIn.addEventListener("click", () => rezoom(Math.min(6, zoom + 1)));
     zoomFit.addEventListener("click", () => rezoom(0));
+    // The content's width is known (label + columns), so following the end needs no layout read.
+    const contentW = () => labelW() + 2 * PAD + cols.length * colW;
+    const toEnd = () => {
+      const x = Math.max(0, Math.ceil(contentW() - (boxW || 600)));
+      if (x === scrollX) return;
+      ownScroll = true;
+      scrollX = x;
+      scroller.scrollLeft = x;
+    };
+    scroller.addEventListener("scroll", () => {
+      if (ownScroll) { ownScroll = false; return; } // our own follow-the-end scroll
+      scrollX = scroller.scrollLeft;
+      following = scrollX + (boxW || 600) >= contentW() - 40;
+      redraw();
+    }, { passive: true });
 
     const showStatus = (s) => {
       if (!s) return;
@@ -237,19 +257,28 @@ export default {
     };
 
     build([], [], []);
-    const resize = typeof ResizeObserver === "function" ? new ResizeObserver(() => fit()) : null;
+    const resize = typeof ResizeObserver === "function" ? new ResizeObserver((entries) => {
+      const w = entries.length ? entries[entries.length - 1].contentRect.width : 0;
+      if (w) boxW = w;
+      if (!charW) measure();
+      redraw();
+    }) : null;
     if (resize) resize.observe(scroller);
     const stop = kvnbStream(model,
       (data) => {
         selected = null;
+        measure(); // before the marks go in: the tree is small and clean, the read is cheap
         build(data.keys, data.marks, data.gaps);
+        following = true;
         fit();
+        draw(true);
         showStatus(data.status);
-        scroller.scrollLeft = scroller.scrollWidth;
+        scrollX = -1;
+        toEnd();
       },
       (data) => {
-        const follow = atEnd();
         for (const k of data.keys) addKey(k);
+        let changed = data.marks.length + data.gaps.length;
         for (const rev of data.evicted) {
           const m = marks.get(rev);
           if (m) { if (m.el) m.el.remove(); marks.delete(rev); blanks += 1; }
@@ -258,15 +287,15 @@ export default {
           const m = marks.get(rev);
           if (m && !m.row[5]) {
             m.row = m.row.slice(); m.row[5] = why;
+            cols[m.col].row = m.row;
             if (m.el) { m.el.classList.add("kvnb-gone"); m.el.setAttribute("data-gone", why); }
           }
         }
-        addItems(data.marks, data.gaps);
-        if (blanks > 200 && blanks * 2 > ncols) relayout();
-        else fit();
+        pushItems(data.marks, data.gaps);
+        if (blanks > 200 && blanks * 2 > cols.length) { relayout(); changed = 1; }
+        if (changed) { lastFit = ""; drawn = [0, -1]; redraw(); }
         showStatus(data.status);
-        if (follow) scroller.scrollLeft = scroller.scrollWidth;
       }, "timeline");
-    return () => { stop(); if (resize) resize.disconnect(); };
+    return () => { stop(); if (resize) resize.disconnect(); if (frame !== null) cancelAnimationFrame(frame); };
   },
 };

@@ -69,6 +69,8 @@ class Timeline(WatchWidget):
         self.kept: KeptPoller | None = None  # what the stream still holds (live timelines)
         key = ("Timeline", kv.name, keys) if kv is not None else None
         super().__init__(kv, registry_key=key, pattern=keys)
+        # 10 pictures a second are plenty for marks; a burst's deltas then come in half as many messages
+        self._throttle.interval = 0.1
 
     def _open_watch(self) -> Watch:
         assert self.kv is not None
