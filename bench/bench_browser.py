@@ -71,6 +71,7 @@ def run(rounds: int = ROUNDS) -> list[Row]:
             failed["ok"] = False
             return [failed]
         figures = json.loads(out.read_text())
+    load = f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end"
     drawn = [d / 1000 for d in figures["timeline_drawn_ms"]]
     again = drawn[1:] or drawn
     latencies = [t / 1000 for t in figures["put_to_row_ms"]]
@@ -84,7 +85,7 @@ def run(rounds: int = ROUNDS) -> list[Row]:
         row(GROUP, f"WatchFeed: put → row painted, p95 of {len(latencies)} puts", kvnb=_p95(latencies), raw=None,
             unit="s", max_abs=0.075,
             note=f"median {statistics.median(latencies) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms; one put "
-                 "every 50 ms; a live Timeline and BucketTable on the same page"),
+                 f"every 50 ms; a live Timeline and BucketTable on the same page; {load}"),
         row(GROUP, "20,000-put burst: longest main-thread task in the page", kvnb=longest, raw=None, unit="s",
             max_abs=0.100,
             note=f"{len(tasks)} tasks over 50 ms; WatchFeed + Timeline + BucketTable live; the puts took "

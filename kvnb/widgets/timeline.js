@@ -230,19 +230,16 @@ export default {
     zoomOut.addEventListener("click", () => rezoom(Math.max(-6, zoom - 1)));
     zoomIn.addEventListener("click", () => rezoom(Math.min(6, zoom + 1)));
     zoomFit.addEventListener("click", () => rezoom(0));
-    // The content's width is known (label + columns), so following the end needs no layout read.
-    const contentW = () => labelW() + 2 * PAD + cols.length * colW;
+    // Following the end: set in the frame callback, where the layout is about to be done anyway.
     const toEnd = () => {
-      const x = Math.max(0, Math.ceil(contentW() - (boxW || 600)));
-      if (x === scrollX) return;
       ownScroll = true;
-      scrollX = x;
-      scroller.scrollLeft = x;
-    };
-    scroller.addEventListener("scroll", () => {
-      if (ownScroll) { ownScroll = false; return; } // our own follow-the-end scroll
+      scroller.scrollLeft = 1e9; // clamped to the end
       scrollX = scroller.scrollLeft;
-      following = scrollX + (boxW || 600) >= contentW() - 40;
+    };
+    scroller.addEventListener("scroll", () => { // reading the layout here is cheap: it is clean in a scroll event
+      scrollX = scroller.scrollLeft;
+      if (ownScroll) { ownScroll = false; return; } // our own follow-the-end scroll
+      following = scrollX + scroller.clientWidth >= scroller.scrollWidth - 40;
       redraw();
     }, { passive: true });
 
@@ -273,7 +270,6 @@ export default {
         fit();
         draw(true);
         showStatus(data.status);
-        scrollX = -1;
         toEnd();
       },
       (data) => {
