@@ -85,9 +85,10 @@ export default {
       pause.textContent = s && s.paused ? "Resume" : "Pause";
     };
     const trim = () => { while (list.childElementCount > maxRows) list.lastElementChild.remove(); };
-    let pending = [], lastStatus = null, timer2 = null;
+    let pending = [], lastStatus = null, timer2 = null, lastFlush = -1e9;
     const flush = () => {
       timer2 = null;
+      lastFlush = performance.now();
       if (pending.length) {
         widen(pending);
         list.insertAdjacentHTML("afterbegin", pending.map(feedRowHtml).join(""));
@@ -105,10 +106,12 @@ export default {
         list.innerHTML = data.rows.map(feedRowHtml).join("");
         showStatus(data.status);
       },
-      (data) => { // drawn in the next frame: deltas that arrive before it are drawn together (newest rows win)
+      (data) => { // a quiet feed draws at once; a busy one in the next frame, deltas that came meanwhile together
         if (data.rows && data.rows.length) pending = data.rows.concat(pending).slice(0, maxRows);
         lastStatus = data.status;
-        if (timer2 === null) timer2 = requestAnimationFrame(flush);
+        if (timer2 !== null) return;
+        if (performance.now() - lastFlush > 30) flush(); // (the kernel sends at most 20 a second)
+        else timer2 = requestAnimationFrame(flush);
       }, "watchfeed");
     const timer = setInterval(() => {
       for (const age of list.querySelectorAll(".kvnb-age")) {
