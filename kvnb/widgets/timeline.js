@@ -236,9 +236,9 @@ export default {
       scroller.scrollLeft = 1e9; // clamped to the end
       scrollX = scroller.scrollLeft;
     };
-    scroller.addEventListener("scroll", () => { // reading the layout here is cheap: it is clean in a scroll event
-      scrollX = scroller.scrollLeft;
-      if (ownScroll) { ownScroll = false; return; } // our own follow-the-end scroll
+    scroller.addEventListener("scroll", () => {
+      if (ownScroll) { ownScroll = false; return; } // our own follow-the-end scroll: no layout read (deltas may be in)
+      scrollX = scroller.scrollLeft; // a reader's scroll: worth one layout read
       following = scrollX + scroller.clientWidth >= scroller.scrollWidth - 40;
       redraw();
     }, { passive: true });
