@@ -81,7 +81,8 @@ def run(rounds: int = ROUNDS) -> list[Row]:
         row(GROUP, "Timeline 50 keys × 64 revisions: snapshot message → painted", kvnb=statistics.median(again),
             raw=None, unit="s", max_abs=0.050,
             note=f"median of {len(again)} redraws; first (cold) draw {drawn[0] * 1000:.0f} ms; all: "
-                 f"{', '.join(f'{d * 1000:.0f}' for d in drawn)} ms; {figures['timeline_marks']} marks on the page"),
+                 f"{', '.join(f'{d * 1000:.0f}' for d in drawn)} ms; {figures['timeline_marks']} of the 3,200 marks "
+                 "in the DOM (the columns in view and a screen either side)"),
         row(GROUP, f"WatchFeed: put → row painted, p95 of {len(latencies)} puts", kvnb=_p95(latencies), raw=None,
             unit="s", max_abs=0.075,
             note=f"median {statistics.median(latencies) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms; one put "
@@ -89,7 +90,8 @@ def run(rounds: int = ROUNDS) -> list[Row]:
         row(GROUP, "20,000-put burst: longest main-thread task in the page", kvnb=longest, raw=None, unit="s",
             max_abs=0.100,
             note=f"{len(tasks)} tasks over 50 ms; WatchFeed + Timeline + BucketTable live; the puts took "
-                 f"{figures['burst_s']:.1f} s, the last was in the feed after {figures['burst_shown_s']:.1f} s"),
+                 f"{figures['burst_s']:.1f} s, the last was in the feed after {figures['burst_shown_s']:.1f} s; the "
+                 "writer, nats-server, the kernel and chromium share the machine"),
         row(GROUP, "gone-state poll: STREAM.INFO (about once a second per widget)",
             kvnb=figures["info_plain_ms"] / 1000, raw=None, unit="s",
             note=f"with per-key counts (asked only after the stream removed something): "
