@@ -117,31 +117,66 @@ export default {
     };
 
     // --- drawing the window: each lane's marks as one HTML string ------------------------------------
-    const draw = (force) => {
-      const [c0, c1] = wanted();
-      if (!force && c0 === drawn[0] && c1 === drawn[1]) return;
-      for (const m of marks.values()) m.el = null;
+    const tickStep = () => {
+      const widest = String(cols.length ? cols[cols.length - 1].rev : 1).length * 7 + 10;
+      return TICK_STEPS.find((s) => s * colW >= widest) || TICK_STEPS[TICK_STEPS.length - 1];
+    };
+    // Columns c0..c1 as HTML: the axis (ticks, gaps) and each lane's marks.
+    const columnsHtml = (c0, c1, step) => {
       const perLane = keys.map(() => []);
       let axisHtml = "";
-      const widest = String(cols.length ? cols[cols.length - 1].rev : 1).length * 7 + 10;
-      const step = TICK_STEPS.find((s) => s * colW >= widest) || TICK_STEPS[TICK_STEPS.length - 1];
       for (let col = c0; col <= c1; col++) {
         const c = cols[col];
         if (c.gap) axisHtml += gapHtml(c.gap[0], c.gap[1], col);
         else if (c.row && marks.has(c.rev)) perLane[c.row[0]].push(c.row);
         if (col % step === 0) axisHtml += `<span class="kvnb-tl-tick" data-tick="${c.rev}" style="--col:${col}">${c.rev}</span>`;
       }
+      return [axisHtml, perLane];
+    };
+    const putMarks = (laneIx, rows, where) => { // where: "replace" or "beforeend"
+      const track = tracks[laneIx];
+      const k = escHtml(keys[laneIx]);
+      const html = rows.map((r) => markHtml(k, r, marks.get(r[1]).col)).join("");
+      if (where === "replace") track.innerHTML = html; else track.insertAdjacentHTML("beforeend", html);
+      let node = track.lastElementChild;
+      for (let j = rows.length - 1; j >= 0; j--, node = node.previousElementSibling) {
+        const m = marks.get(rows[j][1]);
+        m.el = node; node._col = m.col;
+      }
+    };
+    let drawnStep = 0;
+    const draw = (force) => {
+      const [c0, c1] = wanted();
+      if (!force && c0 === drawn[0] && c1 === drawn[1]) return;
+      const step = tickStep();
+      if (!force && step === drawnStep && c0 >= drawn[0] && c0 <= drawn[1] + 1 && c1 >= drawn[1]) {
+        // the window slid right (new revisions while following): drop columns on the left, add those on the right
+        for (const node of [axis, ...tracks]) {
+          let first = node.firstElementChild;
+          while (first && (first._col ?? Number(first.style.getPropertyValue("--col"))) < c0) {
+            const next = first.nextElementSibling;
+            if (first.dataset.revision) { const m = marks.get(Number(first.dataset.revision)); if (m) m.el = null; }
+            first.remove();
+            first = next;
+          }
+        }
+        if (c1 > drawn[1]) {
+          const [axisHtml, perLane] = columnsHtml(drawn[1] + 1, c1, step);
+          if (axisHtml) axis.insertAdjacentHTML("beforeend", axisHtml);
+          perLane.forEach((rows, laneIx) => { if (rows.length) putMarks(laneIx, rows, "beforeend"); });
+        }
+        drawn = [c0, c1];
+        return;
+      }
+      for (const m of marks.values()) m.el = null;
+      const [axisHtml, perLane] = columnsHtml(c0, c1, step);
       axis.innerHTML = axisHtml;
-      keys.forEach((key, laneIx) => {
-        const rows = perLane[laneIx];
-        const track = tracks[laneIx];
-        if (!rows.length) { if (track.firstChild) track.textContent = ""; return; }
-        const k = escHtml(key);
-        track.innerHTML = rows.map((r) => markHtml(k, r, marks.get(r[1]).col)).join("");
-        const kids = track.children;
-        rows.forEach((r, j) => { marks.get(r[1]).el = kids[j]; });
+      perLane.forEach((rows, laneIx) => {
+        if (rows.length) putMarks(laneIx, rows, "replace");
+        else if (tracks[laneIx].firstChild) tracks[laneIx].textContent = "";
       });
       drawn = [c0, c1];
+      drawnStep = step;
       if (selected) {
         const m = marks.get(selected);
         if (m && m.el) m.el.classList.add("kvnb-selected");
@@ -288,8 +323,9 @@ export default {
           }
         }
         pushItems(data.marks, data.gaps);
-        if (blanks > 200 && blanks * 2 > cols.length) { relayout(); changed = 1; }
-        if (changed) { lastFit = ""; drawn = [0, -1]; redraw(); }
+        if (data.keys.length) drawn = [0, -1]; // new lanes: draw the window again
+        if (blanks > 200 && blanks * 2 > cols.length) { relayout(); changed = 1; lastFit = ""; }
+        if (changed) redraw();
         showStatus(data.status);
       }, "timeline");
     return () => { stop(); if (resize) resize.disconnect(); if (frame !== null) cancelAnimationFrame(frame); };
