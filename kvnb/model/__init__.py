@@ -14,7 +14,20 @@ Widgets render these; tests feed them lists of events with no server at all.
 from __future__ import annotations
 
 from .counters import CounterBoardModel
-from .events import OP_LETTERS, Event, EventLike, created_ms, event, op_letter, preview
+from .events import (
+    OP_LETTERS,
+    OP_WORDS,
+    BytesPreview,
+    Event,
+    EventLike,
+    created_ms,
+    event,
+    natural_key,
+    natural_sorted,
+    op_letter,
+    preview,
+    shown_value,
+)
 from .feed import CaughtUpMark, FeedModel, FeedRow, Gap, RateMeter
 from .race import OUTCOME_LETTERS, RaceResult, RaceStats, WriterStats
 from .state import BucketHistory, BucketState, KeyAt
@@ -22,8 +35,33 @@ from .table import TableModel
 from .timeline import KeyLane, Mark, TimelineModel
 
 __all__ = [
-    "OP_LETTERS", "OUTCOME_LETTERS", "BucketHistory", "BucketState", "CaughtUpMark", "CounterBoardModel", "Event",
+    "OP_LETTERS",
+    "OP_WORDS",
+    "OUTCOME_LETTERS",
+    "BucketHistory",
+    "BucketState",
+    "BytesPreview",
+    "CaughtUpMark",
+    "CounterBoardModel",
+    "Event",
     "EventLike",
-    "FeedModel", "FeedRow", "Gap", "KeyAt", "KeyLane", "Mark", "RaceResult", "RaceStats", "RateMeter",
-    "TableModel", "TimelineModel", "WriterStats", "created_ms", "event", "op_letter", "preview",
+    "FeedModel",
+    "FeedRow",
+    "Gap",
+    "KeyAt",
+    "KeyLane",
+    "Mark",
+    "RaceResult",
+    "RaceStats",
+    "RateMeter",
+    "TableModel",
+    "TimelineModel",
+    "WriterStats",
+    "created_ms",
+    "event",
+    "natural_key",
+    "natural_sorted",
+    "op_letter",
+    "preview",
+    "shown_value",
 ]

@@ -29,8 +29,9 @@ OUTCOME_LETTERS: dict[str, str] = {"ok": "+", "conflict": "×", "error": "!"}
 class RaceResult:
     """How a race ended.
 
-    ``successes``: increments acknowledged by the server; ``conflicts``: updates refused because
-    another writer came first; ``retries``: increments that needed more than one attempt;
+    ``successes``: increments acknowledged by the server; ``conflicts``: writes refused because
+    another writer got there first (each is read again and retried); ``retries``: increments that
+    needed more than one attempt;
     ``lost_updates``: acknowledged increments missing from the final value; ``ok``: the final value
     equals the successful increments (nothing lost).
     """
@@ -53,16 +54,61 @@ class RaceResult:
         """Increments stored per second (0 when the time was not measured)."""
         return self.successes / self.seconds if self.seconds > 0 else 0.0
 
-    def summary(self) -> str:
-        how = MODES[self.mode or ("cas" if self.cas else "put")]
+    @property
+    def attempts(self) -> int:
+        """Every write tried: stored + refused + failed with an error."""
+        return self.successes + self.conflicts + self.errors
+
+    @property
+    def how(self) -> str:
+        """The way writers increment: "cas", "put" or "counter"."""
+        return self.mode or ("cas" if self.cas else "put")
+
+    def verdict(self) -> str:
+        """The outcome in one sentence: was anything lost?"""
+        if self.how == "counter":
+            if self.ok:
+                return f"nothing lost: final value {self.final_value} = {self.successes} increments the server added"
+            return f"{self.lost_updates} lost: final value {self.final_value}, but {self.successes} were acknowledged"
         if self.ok:
-            verdict = f"final value {self.final_value} == {self.successes} successful increments: nothing lost"
-        else:
-            verdict = (f"final value {self.final_value} != {self.successes} successful increments: "
-                       f"{self.lost_updates} update{'s' if self.lost_updates != 1 else ''} lost")
-        extra = f", {self.errors} errors" if self.errors else ""
-        return (f"{self.writers} writers × {self.increments} increments, {how}: {verdict} "
-                f"({self.conflicts} conflicts, {self.retries} retried increments{extra})")
+            if self.cas:
+                return f"nothing lost: final value {self.final_value} = {self.successes} increments stored"
+            return (f"nothing lost this time: final value {self.final_value} = {self.successes} puts stored "
+                    "(the writers happened not to overlap; run it again)")
+        lost = f"{self.lost_updates} update{'s' if self.lost_updates != 1 else ''} lost"
+        if not self.cas:
+            return (f"{lost}: final value {self.final_value}, but {self.successes} puts were stored. A plain put "
+                    "has no revision check, so a writer that read an old value overwrote increments other "
+                    "writers had stored in between")
+        return f"{lost}: final value {self.final_value}, but {self.successes} increments were stored"
+
+    def arithmetic(self) -> str:
+        """How the attempts add up, in plain words."""
+        if self.how == "counter":
+            return (f"{self.attempts} increments sent = {self.successes} added by the server"
+                    + (f" + {self.errors} failed with an error" if self.errors else "")
+                    + ": the server does the adding, so there is nothing to refuse and nothing to retry")
+        if not self.cas:
+            return (f"{self.attempts} puts = {self.writers} writer{'s' if self.writers != 1 else ''} × "
+                    f"{self.increments} increments, none refused: nothing checks whether another writer got there "
+                    "first")
+        parts = f"{self.attempts} attempts = {self.successes} stored + {self.conflicts} refused because another " \
+                "writer got there first"
+        if self.errors:
+            parts += f" + {self.errors} failed with an error"
+        if not self.conflicts:
+            return parts + "; no write was refused"
+        tries = (f" ({self.retries} increment{'s' if self.retries != 1 else ''} needed more than one try)"
+                 if self.retries else "")
+        landed = f"all {self.successes} increments landed" if self.ok else f"{self.successes} increments were stored"
+        return (f"{parts}; every refused write read the key again and retried, so {landed}{tries}")
+
+    def summary(self) -> str:
+        how = {"cas": "get + update(last=), retry when refused", "put": "get + plain put (no revision check)",
+               "counter": "a server-side counter (the server adds)"}[self.how]
+        who = f"{self.writers} writer{'s' if self.writers != 1 else ''}"
+        return (f"{who} × {self.increments} increments, {how}: {self.verdict()}. "
+                f"{self.arithmetic()[0].upper()}{self.arithmetic()[1:]}.")
 
     def speed(self) -> str:
         """``'0.52 s, 770 increments/s'`` ('' when the time was not measured)."""
@@ -153,8 +199,11 @@ class RaceStats:
         return self.result
 
     def to_json(self) -> dict[str, Any]:
+        result = self.result
         return {"writers": [w.to_json() for w in self.writers], "increments": self.increments, "cas": self.cas,
                 "successes": self.successes, "conflicts": self.conflicts, "retries": self.retries,
-                "finished": self.finished, "summary": self.result.summary() if self.result else "",
-                "mode": self.mode, "speed": self.result.speed() if self.result else "",
-                "ok": self.result.ok if self.result else None}
+                "errors": self.errors, "attempts": self.successes + self.conflicts + self.errors,
+                "total": len(self.writers) * self.increments, "finished": self.finished, "mode": self.mode,
+                "summary": result.summary() if result else "", "verdict": result.verdict() if result else "",
+                "arithmetic": result.arithmetic() if result else "", "final": result.final_value if result else None,
+                "speed": result.speed() if result else "", "ok": result.ok if result else None}

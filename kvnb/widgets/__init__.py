@@ -6,7 +6,8 @@ the pure model in :mod:`kvnb.model`; live sources read kvnb's own :class:`~kvnb.
 
 # DOM contract (the real-browser test relies on it; keep these names exactly):
 #
-#   every widget      root element has classes  kvnb-widget  kvnb-<lowercase type>
+#   every widget      root element has classes  kvnb-widget  kvnb-<lowercase type>  (a live view also kvnb-live:
+#                     kvnb.css applies only under it; the static text/html picture has inline styles only)
 #                     (kvnb-timeline, kvnb-watchfeed, kvnb-buckettable, kvnb-race, kvnb-timetravel,
 #                     kvnb-playground); an error line  .kvnb-error  (empty when there is none)
 #   WatchFeed         event rows  .kvnb-feed-row  with  data-key, data-revision, data-op (PUT|DEL|PURGE);

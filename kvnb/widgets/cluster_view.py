@@ -120,12 +120,14 @@ def bucket_state(info: StreamInfo) -> BucketState:
 def _cell(role: Role | None, replica: ReplicaState | None) -> str:
     if role is None:
         return f"<td style='{MUTED};text-align:center'>·</td>"
-    label = {"leader": "★ leader", "current": "current", "lagging": "lagging", "offline": "offline"}[role]
+    label = role
     if role == "lagging" and replica is not None and replica.lag:
         label += f" ({replica.lag} behind)"
-    weight = 600 if role == "leader" else 400
+    if role == "leader":  # a filled chip: told apart by shape and weight, not only colour
+        label = (f"<span style='background:{_COLORS['leader']};color:var(--jp-ui-inverse-font-color1,#fff);"
+                 "padding:0 6px;border-radius:3px;font-weight:600'>leader</span>")
     return (f"<td class='kvnb-role kvnb-role-{role}' style='color:{_COLORS[role]};text-align:center;"
-            f"padding:0 6px;font-weight:{weight}'>{label}</td>")
+            f"padding:1px 6px'>{label}</td>")
 
 
 def render(snapshot: ClusterSnapshot) -> str:
@@ -139,7 +141,7 @@ def render(snapshot: ClusterSnapshot) -> str:
         node = nodes.get(name, NodeState(name))
         state = "" if node.up is None else (f" <span style='color:{_COLORS['leader']}'>up</span>" if node.up
                                             else f" <span style='color:{_COLORS['offline']}'>down</span>")
-        marks = (" ⚑" if node.meta_leader else "") + (" ⇠ you" if snapshot.connected_to == name else "")
+        marks = (" (meta leader)" if node.meta_leader else "") + (" ← you" if snapshot.connected_to == name else "")
         head.append(f"<th title='{html.escape(node.url or '')}'>{html.escape(name)}{state}{html.escape(marks)}</th>")
     head.append("<th>values</th><th>last rev</th>")
     rows = []
@@ -156,7 +158,7 @@ def render(snapshot: ClusterSnapshot) -> str:
     style = "opacity:0.55;" if snapshot.stale else ""
     status = f"updated {snapshot.at:%H:%M:%S}" + (" (last answer; this poll failed)" if snapshot.stale else "")
     if any(n.meta_leader for n in snapshot.nodes):
-        status += " · ⚑ JetStream meta leader"
+        status += " · meta leader: the node that manages the cluster's buckets"
     table = (f"<table class='kvnb-cluster-table' style='{style}border-collapse:collapse'>"
              f"<tr>{''.join(head)}</tr>{''.join(rows)}</table>")
     # the shared frame of kvnb's widgets: same classes, JupyterLab colours, error line

@@ -11,7 +11,8 @@ Example (in a notebook cell)::
     await asyncio.gather(race.run(), server_side.run())                 # side by side, live
 
 Each writer has its own connection (like separate programs). Lanes show ``+`` for a stored
-increment, ``×`` for a conflict (another writer came first: read again, retry), ``!`` for an error.
+increment, ``×`` for a write refused because another writer got there first (the writer reads the
+key again and retries), ``!`` for an error.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import traitlets as t
 
 from ..counter import Counter
-from ..model.race import RaceResult, RaceStats
+from ..model.race import RaceResult, RaceStats, WriterStats
 from ..scenarios.race import check_race_args, run_counter_race, run_race
 from . import _html
 from ._base import KvnbWidget, esm, require_kv
@@ -134,21 +135,51 @@ class Race(KvnbWidget):
         if self.result.speed():
             lines.append("  " + self.result.speed())
         for w in self.stats.writers:
-            lines.append(f"  writer {w.index}: {w.successes} stored, {w.conflicts} conflicts, {w.retries} retried"
-                         + (f", {w.errors} errors" if w.errors else ""))
+            lines.append(f"  writer {w.index}: {_lane_words(w, self.cas, self.mode)}")
         return lines
 
     def _static_html(self) -> str:
-        lanes = "".join(
-            f'<div class="kvnb-race-lane" data-writer="{w.index}">writer {w.index}: {w.successes} stored, '
-            f'{w.conflicts} conflicts, {w.retries} retried '
-            f'<span style="letter-spacing:1px">{_html.esc("".join(w.recent))}</span></div>' for w in self.stats.writers)
+        """Lanes (counts in words and the outcome strip) and the verdict with its arithmetic."""
+        colours = {"+": _html.GOOD, "×": _html.WARN, "!": _html.BAD}
+        lanes = []
+        for w in self.stats.writers:
+            strip = "".join(f'<span style="{colours.get(c, "")};font-weight:bold">{_html.esc(c)}</span>'
+                            for c in w.recent)
+            lanes.append(f'<tr class="kvnb-race-lane" data-writer="{w.index}">'
+                         f'<td style="{_html.TD}">writer {w.index}</td>'
+                         f'<td style="{_html.TD};{_html.MUTED}">{_html.esc(_lane_words(w, self.cas, self.mode))}</td>'
+                         f'<td style="{_html.TD};letter-spacing:1px;width:100%">{strip}</td></tr>')
+        legend = (f'<div style="{_html.MUTED};margin-bottom:4px"><b style="{_html.GOOD}">+</b> increment stored '
+                  f'&nbsp; <b style="{_html.WARN}">×</b> refused: another writer got there first, so read again '
+                  f'and retry &nbsp; <b style="{_html.BAD}">!</b> error</div>')
+        table = (f'<table style="{_html.TABLE}">{"".join(lanes)}</table>')
         verdict = ""
         if self.result is not None:
-            colour = "var(--jp-success-color1,#388e3c)" if self.result.ok else "var(--jp-error-color1,#d32f2f)"
-            mark = "✔" if self.result.ok else "✘"
-            speed = f' <span class="kvnb-race-speed">({_html.esc(self.result.speed())})</span>' \
-                if self.result.speed() else ""
-            verdict = (f'<div class="kvnb-verdict" style="font-weight:bold;color:{colour}">{mark} '
-                       f'{_html.esc(self.result.summary())}{speed}</div>')
-        return _html.root("race", self._title(), lanes + verdict, error=self.error)
+            r = self.result
+            colour = _html.GOOD if r.ok else _html.BAD
+            verdict = (f'<div class="kvnb-verdict {"kvnb-good" if r.ok else "kvnb-bad"}" style="margin-top:4px;'
+                       f'font-weight:bold;{colour}">{_html.esc(r.verdict())}</div>'
+                       f'<div class="kvnb-arithmetic" style="{_html.MUTED}">{_html.esc(r.arithmetic())}</div>')
+            if r.speed():
+                verdict += f'<div class="kvnb-race-speed" style="{_html.MUTED}">{_html.esc(r.speed())}</div>'
+        status = "running…" if self.running else ("" if self.result is not None else "not run yet")
+        how = {"cas": "get + update(last=), retry when refused", "put": "get + plain put (no revision check)",
+               "counter": "a server-side counter: each writer sends +1, the server adds"}[self.mode]
+        title = (f"race on {self.key}: {self.writers} writer{'s' if self.writers != 1 else ''} × "
+                 f"{self.increments} increments, {how}")
+        return _html.root("race", title, legend + table + verdict, status=status, error=self.error)
+
+
+def _lane_words(w: WriterStats, cas: bool, mode: str = "cas") -> str:
+    """One writer's counts in words that add up: ``25 stored + 20 refused (retried) = 45 attempts``."""
+    if mode == "counter":
+        text = f"{w.successes} increment{'s' if w.successes != 1 else ''} added by the server"
+    elif not cas:
+        text = f"{w.successes} put{'s' if w.successes != 1 else ''} stored"
+    else:
+        attempts = w.successes + w.conflicts + w.errors
+        text = f"{w.successes} stored + {w.conflicts} refused (retried)"
+        if w.errors:
+            text += f" + {w.errors} error{'s' if w.errors != 1 else ''}"
+        text += f" = {attempts} attempt{'s' if attempts != 1 else ''}"
+    return text + (", done" if w.done else "")
