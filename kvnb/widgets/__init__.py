@@ -15,7 +15,9 @@ the pure model in :mod:`kvnb.model`; live sources read kvnb's own :class:`~kvnb.
 #                     (data-first, data-last). Gap and caught-up rows are not .kvnb-feed-row.
 #                     Buttons  .kvnb-pause  (text Pause / Resume) and  .kvnb-clear  (text Clear).
 #   Timeline          marks  .kvnb-mark  with  data-key, data-revision, data-op; gone marks also
-#                     .kvnb-gone  (data-gone = history|purge); never-delivered revisions  .kvnb-tl-gap
+#                     .kvnb-gone  (data-gone = history|purge|removed); never-delivered revisions  .kvnb-tl-gap;
+#                     axis numbers  .kvnb-tl-tick[data-tick]. Only the columns in view (and a screen either
+#                     side) are in the DOM: a mark scrolled far away has no element until it is scrolled to.
 #   BucketTable       rows  tr.kvnb-row  with  data-key, data-revision, data-op; deleted ones  .kvnb-deleted;
 #                     the toggle  input.kvnb-show-deleted
 #   Race              lanes  .kvnb-race-lane[data-writer]; verdict  .kvnb-verdict (.kvnb-good | .kvnb-bad);

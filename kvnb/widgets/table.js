@@ -74,7 +74,9 @@ export default {
       toggle.checked = !!model.get("show_deleted");
       status.textContent = model.get("summary") || "";
       const rows = model.get("rows") || [];
-      const fresh = rows.filter((r) => !drawnRows.has(r.key));
+      // at most 120 new rows a task (a 400-key table appears in a few short tasks, not one long one)
+      const missing = rows.filter((r) => !drawnRows.has(r.key));
+      const fresh = missing.slice(0, 120);
       const made = new Map();
       if (fresh.length) {
         const tmp = document.createElement("tbody");
@@ -86,12 +88,14 @@ export default {
       for (const r of rows) {
         let tr = drawnRows.get(r.key);
         if (tr) updateRow(tr, r); else tr = made.get(r.key);
+        if (!tr) continue; // drawn in the next task
         next.set(r.key, tr);
         if (tr === cursor) cursor = cursor.nextElementSibling;
         else body.insertBefore(tr, cursor);
       }
       for (const [key, tr] of drawnRows) if (!next.has(key)) tr.remove();
       drawnRows = next;
+      if (missing.length > fresh.length && frame === null) { frame = setTimeout(draw, 0); frameBig = true; }
     };
     // a big table changing fast is redrawn at most 4 times a second, in a task of its own
     const soon = () => {
