@@ -30,7 +30,7 @@ async def not_yet(check: Awaitable[Any] | Callable[[], Any], *phrases: str) -> N
 
 def test_not_yet_renders_as_a_hint_not_a_traceback() -> None:
     err = NotYet("Exercise 9.9 (x)", "use create()")
-    assert err._render_traceback_() == ["\u274c Exercise 9.9 (x): not yet.", "   Hint: use create()"]
+    assert err._render_traceback_() == ["not yet · Exercise 9.9 (x)", "   Hint: use create()"]
     assert isinstance(err, AssertionError) and isinstance(err, kvnb.KvnbError)
     passed = Passed("Exercise 9.9 (x)", "fine")
     assert passed and "well done" in repr(passed)

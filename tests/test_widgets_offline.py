@@ -235,6 +235,11 @@ def test_no_symbol_needs_an_emoji_font() -> None:
             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
                 if EMOJI_FONT.search(line):
                     found.append(f"{path.relative_to(PACKAGE)}:{n}: {line.strip()[:80]}")
+    for path in sorted((PACKAGE.parent / "notebooks").glob("*.ipynb")):  # what a learner reads and sees printed
+        for n, cell in enumerate(json.loads(path.read_text(encoding="utf-8"))["cells"], 1):
+            for line in "".join(cell["source"]).splitlines():
+                if EMOJI_FONT.search(line):
+                    found.append(f"{path.name} cell {n}: {line.strip()[:80]}")
     assert found == []
     assert EMOJI_FONT.search("✅ ❌ ✔ ✘ ⚠ ★ ⚑ ⏎") and not EMOJI_FONT.search("P D X × … · ← → ↵ –")
 

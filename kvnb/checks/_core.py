@@ -30,7 +30,7 @@ class NotYet(KvnbError, AssertionError):
 
     def _render_traceback_(self) -> list[str]:
         # IPython calls this instead of printing a traceback: a learner sees the hint, not our stack.
-        return [f"\u274c {self.exercise}: not yet.", f"   Hint: {self.hint}"]
+        return [f"not yet · {self.exercise}", f"   Hint: {self.hint}"]
 
 
 class Passed:
@@ -44,7 +44,7 @@ class Passed:
         return True
 
     def __repr__(self) -> str:
-        return f"\u2705 {self.exercise}: well done. {self.message}"
+        return f"passed · {self.exercise}: well done. {self.message}"
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(repr(self))
