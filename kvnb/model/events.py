@@ -7,7 +7,6 @@ those attributes works too, which is how tests feed the model without a server.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime
 from typing import Protocol
@@ -107,7 +106,8 @@ def shown_value(text: str) -> str:
     """A preview as a view shows it: text in double quotes (``"blue"``), bytes as they are (``<4 bytes: …>``)."""
     if isinstance(text, BytesPreview):
         return str(text)
-    return json.dumps(text, ensure_ascii=False)
+    # quotes mark it as text; inner quotes stay as they are (JSON values read as JSON, not as \" soup)
+    return f'"{text}"'
 
 
 _CHUNKS = re.compile(r"(\d+)")
