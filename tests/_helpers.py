@@ -8,8 +8,9 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 LISTEN = "0A"  # the state column of /proc/net/tcp*
 
@@ -87,3 +88,26 @@ def server_without_jetstream(folder: Path, timeout: float = 10.0) -> Iterator[st
         yield json.loads(ports[0].read_text())["nats"][0]
     finally:
         _process.terminate(proc)
+
+
+@contextlib.contextmanager
+def running_classroom(participants: int) -> Iterator[Any]:
+    """A classroom server for a test module, stopped (every file removed) at the end."""
+    from kvnb.classroom import start_classroom
+
+    room = start_classroom(participants)
+    try:
+        yield room
+    finally:
+        room.stop()
+
+
+@contextlib.asynccontextmanager
+async def logged_in(room: Any, users: tuple[str, ...] = ("p1", "p2", "instructor")) -> AsyncIterator[dict[str, Any]]:
+    """A connection per user of ``room`` (its own credentials), closed at the end."""
+    conns = {user: await room.connect(user) for user in users}
+    try:
+        yield conns
+    finally:
+        for nc in conns.values():
+            await nc.close()

@@ -15,6 +15,7 @@ import nats.aio.msg
 import nats.errors
 import nats.js.errors
 import pytest
+from _helpers import logged_in, running_classroom
 from nats.js import api
 
 import kvnb
@@ -43,21 +44,14 @@ BOUND = 10.0  # seconds for things that take milliseconds, on a loaded machine
 
 @pytest.fixture(scope="module")
 def room() -> Iterator[Classroom]:
-    started = start_classroom(2)
-    try:
+    with running_classroom(2) as started:
         yield started
-    finally:
-        started.stop()
 
 
 @pytest.fixture
 async def logins(room: Classroom) -> AsyncIterator[dict[str, kvnb.client.NATS]]:
-    conns = {user: await room.connect(user) for user in ("p1", "p2", "instructor")}
-    try:
+    async with logged_in(room) as conns:
         yield conns
-    finally:
-        for nc in conns.values():
-            await nc.close()
 
 
 def check_config(path: Path) -> None:

@@ -27,6 +27,7 @@ import nats.errors
 import nats.js.errors
 import nkeys
 import pytest
+from _helpers import logged_in, running_classroom
 from nats.aio.msg import Msg
 from nats.js import api
 
@@ -58,21 +59,14 @@ DENIED = (nats.errors.NoRespondersError, nats.errors.TimeoutError, nats.js.error
 
 @pytest.fixture(scope="module")
 def room() -> Iterator[Classroom]:
-    started = start_classroom(3)
-    try:
+    with running_classroom(3) as started:
         yield started
-    finally:
-        started.stop()
 
 
 @pytest.fixture
 async def logins(room: Classroom) -> AsyncIterator[dict[str, kvnb.client.NATS]]:
-    conns = {user: await room.connect(user) for user in ("p1", "p2", "instructor")}
-    try:
+    async with logged_in(room) as conns:
         yield conns
-    finally:
-        for nc in conns.values():
-            await nc.close()
 
 
 async def until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = BOUND) -> None:
