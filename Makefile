@@ -5,14 +5,17 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.kvnb-installed
 PYTEST_ARGS ?=
 
-.PHONY: lab test lint format learner check-learner bench system-deps strip-notebooks clean help
+.PHONY: lab solutions screenshots test lint format learner check-learner bench system-deps strip-notebooks clean help
 .DEFAULT_GOAL := help
 
 help:
-	@echo "make lab     set everything up and open JupyterLab on notebooks/ with the bundled nats-server"
+	@echo "make lab     set everything up and open JupyterLab with the bundled nats-server on my-notebooks/"
+	@echo "             (your copies of the course notebooks, without solutions; your edits are kept)"
+	@echo "make solutions  the same on the solved notebooks (notebooks/)"
 	@echo "make test    set everything up and run every test (unit, fault, notebooks, browser)"
 	@echo "make lint    ruff"
 	@echo "make learner regenerate the learner copies of the notebooks (solutions removed)"
+	@echo "make screenshots  run every notebook in chromium; widget pictures to docs/img/"
 	@echo "make bench   benchmarks against raw nats-py (writes docs/benchmarks.md), then the 20-round stress tests"
 
 # uv installs in seconds where pip takes half a minute; when it is not on PATH, pip bootstraps it
@@ -47,6 +50,9 @@ system-deps:
 lab: $(STAMP)
 	$(VENV)/bin/kvnb lab
 
+solutions: $(STAMP)
+	$(VENV)/bin/kvnb lab --solutions
+
 test: $(STAMP) system-deps
 	$(PY) -m ruff check kvnb tests bench
 	$(PY) -m kvnb.notebook_tools check notebooks
@@ -68,6 +74,11 @@ learner: $(STAMP)
 
 check-learner: $(STAMP)
 	$(PY) -m kvnb.learner --check notebooks learner
+
+# Run every notebook in JupyterLab + chromium, photograph each widget (light and dark) into
+# test-output/learners-eye/, and copy one picture of each kind of widget to docs/img/ for the README.
+screenshots: $(STAMP) system-deps
+	KVNB_DOCS_IMG=1 $(PY) -m pytest tests/browser/test_learners_eye.py -p no:cacheprovider
 
 bench: $(STAMP) system-deps
 	$(PY) -m bench

@@ -35,22 +35,23 @@ from .errors import (
     ServerStartError,
 )
 from .server import ExternalServer, Server, current_server, start_server, stop_server
-from .watch import CAUGHT_UP, Watch
+from .watch import CAUGHT_UP, DrainTimeout, Watch, WatchStopped, drain
 
 __version__ = "0.1.0"
 
 __all__ = [
     "CAUGHT_UP", "KV", "BucketConfigMismatch", "BucketInfo", "BucketNotFound", "Conflict", "ConnectError",
-    "Entry", "ExternalServer", "InvalidBucketName", "InvalidInput", "InvalidKey", "InvalidOption",
+    "DrainTimeout", "Entry", "ExternalServer", "InvalidBucketName", "InvalidInput", "InvalidKey", "InvalidOption",
     "InvalidValue", "KeyDeleted", "KeyNotFound", "KvnbError", "NotSupported", "PermissionDenied", "Server",
-    "ServerError", "ServerNotFound", "ServerStartError", "Watch", "close_default_connection", "connect",
-    "current_server", "default_connection", "delete_bucket", "open_bucket", "start_server", "stop_server",
+    "ServerError", "ServerNotFound", "ServerStartError", "Watch", "WatchStopped", "close_default_connection",
+    "connect", "current_server", "default_connection", "delete_bucket", "drain", "open_bucket", "start_server",
+    "stop_server",
 ]
 __all__ += ["Cluster", "current_cluster", "start_cluster", "stop_cluster"]  # a local cluster: kvnb.cluster
 
 # The widgets (and ipywidgets/anywidget behind them) load on first use, so `import kvnb` stays
 # fast for scripts and the CLI: kvnb.WatchFeed, kvnb.Timeline, ... resolve here.
-_WIDGETS = ("BucketTable", "ClusterView", "Playground", "Race", "TimeTravel", "Timeline", "WatchFeed")
+_WIDGETS = ("BucketTable", "ClusterView", "Playground", "Race", "TimeTravel", "Timeline", "WatchFeed", "stop_widgets")
 __all__ += [*_WIDGETS, "RaceResult", "checks"]
 
 

@@ -23,6 +23,7 @@ import signal
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import threading
 import time
 import weakref
@@ -121,10 +122,63 @@ def terminate(proc: subprocess.Popen[bytes], *, grace: float = 5.0, sig: int = s
     _live.discard(proc)
 
 
+_TEMP_PREFIX = "kvnb-"
+_swept = False
+
+
+def temp_dir(kind: str) -> Path:
+    """A new temporary folder ``kvnb-<kind>-<pid>-XXXX`` owned by this process.
+
+    The owner's pid is in the name, so a process killed before it could clean up (SIGKILL leaves
+    no chance) leaves only its own folders, and the next kvnb start removes those whose owner is
+    gone (:func:`sweep_orphan_temp_dirs`); nobody else's folders are touched.
+    """
+    global _swept
+    if not _swept:
+        _swept = True
+        sweep_orphan_temp_dirs()
+    return Path(tempfile.mkdtemp(prefix=f"{_TEMP_PREFIX}{kind}-{os.getpid()}-"))
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
+def sweep_orphan_temp_dirs(base: str | Path | None = None) -> list[Path]:
+    """Remove kvnb's temporary folders whose owning process no longer runs; returns what was removed."""
+    removed: list[Path] = []
+    folder = Path(base) if base is not None else Path(tempfile.gettempdir())
+    try:
+        candidates = list(folder.glob(f"{_TEMP_PREFIX}*-*-*"))
+    except OSError:
+        return removed
+    for path in candidates:
+        parts = path.name.split("-")
+        # kvnb-<kind>-<pid>-<random>: the pid is the second field from the end
+        if len(parts) < 4 or not parts[-2].isdigit() or not path.is_dir() or path.is_symlink():
+            continue
+        pid = int(parts[-2])
+        if pid == os.getpid() or _pid_alive(pid):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
 @atexit.register
 def _stop_all() -> None:
     for proc in list(_live):
         terminate(proc, grace=2.0)
+    # our own temporary folders (stores of servers never stopped, killed ones): nothing uses them now
+    if _swept:
+        for path in Path(tempfile.gettempdir()).glob(f"{_TEMP_PREFIX}*-{os.getpid()}-*"):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def find_executable(name: str, *, env_var: str, install_hint: str) -> Path:

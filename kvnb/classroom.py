@@ -49,13 +49,13 @@ import secrets
 import shutil
 import socket
 import stat
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import _process
 from .errors import InvalidOption, NotSupported, ServerError
 from .server import HOST, Server, launch
 
@@ -445,7 +445,7 @@ def start_classroom(participants: int, *, host: str = HOST, port: int | None = N
         raise InvalidOption(f"host must be an address like '127.0.0.1' or '0.0.0.0', got {host!r}.")
     seats, instructor = _seats(participants)
     limits = participant_limits(participants)
-    work = Path(tempfile.mkdtemp(prefix="kvnb-classroom-"))
+    work = _process.temp_dir("classroom")
     room: Classroom | None = None
     try:
         store = Path(store_dir).expanduser().resolve() if store_dir is not None else work / "store"

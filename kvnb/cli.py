@@ -1,6 +1,7 @@
 """The ``kvnb`` command.
 
-- ``kvnb lab``        start the bundled nats-server and JupyterLab on notebooks/ (NATS_URL points kernels at it)
+- ``kvnb lab``        start the bundled nats-server and JupyterLab on the learner's own copies of the notebooks
+                      (my-notebooks/, no solutions; ``--solutions`` opens notebooks/); NATS_URL points kernels at it
 - ``kvnb server``     run the bundled nats-server in the foreground; Ctrl-C stops it cleanly
 - ``kvnb cluster``    run a local N-node cluster in the foreground (``kvnb.start_cluster``)
 - ``kvnb classroom``  one server, an account per participant, a shared bucket; prints the join sheet
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +22,7 @@ from pathlib import Path
 
 from . import _process
 from .deployments import external_url
+from .learner import fill_workspace
 from .server import launch
 
 __all__ = ["main"]
@@ -28,11 +31,33 @@ _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _DEFAULT_SHEET = Path.home() / ".kvnb" / "classroom-join-sheet.txt"
 
 
-def _notebook_dir(given: str | None) -> Path:
+WORKSPACE = "my-notebooks"  # where `kvnb lab` puts the learner copies a learner works in
+
+
+def _notebook_dir(given: str | None, *, solutions: bool = False) -> Path:
+    """The folder JupyterLab opens: the given one; the solved notebooks; or the learner's workspace.
+
+    By default a learner gets their own copies without solutions, in ``./my-notebooks`` (filled from
+    ``./learner``; an edited copy is never overwritten). The solved notebooks are one flag away.
+    """
     if given:
         return Path(given)
-    here = Path.cwd() / "notebooks"
-    return here if here.is_dir() else Path.cwd()
+    cwd = Path.cwd()
+    if solutions:
+        return cwd / "notebooks" if (cwd / "notebooks").is_dir() else cwd
+    learner_dir = cwd / "learner"
+    if not learner_dir.is_dir():
+        here = cwd / "notebooks"
+        return here if here.is_dir() else cwd
+    workspace = cwd / WORKSPACE
+    for note in fill_workspace(learner_dir, workspace):
+        print(f"kvnb: {note}", flush=True)
+    course_map = cwd / "notebooks" / "README.md"
+    if course_map.is_file() and not (workspace / "README.md").exists():
+        shutil.copyfile(course_map, workspace / "README.md")
+    print(f"kvnb: your notebooks (no solutions; your edits are kept) are in {WORKSPACE}/. "
+          "The solved ones: `make solutions` (kvnb lab --solutions).", flush=True)
+    return workspace
 
 
 def cmd_server(args: argparse.Namespace) -> int:
@@ -81,7 +106,8 @@ def cmd_lab(args: argparse.Namespace) -> int:
     extra = list(args.jupyter_args)
     if extra[:1] == ["--"]:
         extra = extra[1:]
-    argv = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={_notebook_dir(args.notebooks)}",
+    root_dir = _notebook_dir(args.notebooks, solutions=args.solutions)
+    argv = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={root_dir}",
             f"--ServerApp.ip={args.ip}", *([f"--ServerApp.port={args.port}"] if args.port else []),
             *(["--no-browser"] if args.no_browser else []),
             # JupyterLab refuses to run as root unless told; containers and CI machines often are root.
@@ -180,8 +206,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="kvnb", description="Learn NATS KV by doing, in JupyterLab.")
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("lab", help="bundled nats-server + JupyterLab on notebooks/")
-    p.add_argument("--notebooks", help="folder to open (default: ./notebooks)")
+    p = sub.add_parser("lab", help="bundled nats-server + JupyterLab on your copies of the notebooks")
+    p.add_argument("--notebooks", help="folder to open (default: ./my-notebooks, filled with the learner copies)")
+    p.add_argument("--solutions", action="store_true", help="open the solved notebooks (./notebooks) instead")
     p.add_argument("--store-dir", help="keep the server's data here (default: temporary)")
     p.add_argument("--ip", default="127.0.0.1", help="JupyterLab's address (default 127.0.0.1; 0.0.0.0 in a container)")
     p.add_argument("--port", type=int, help="JupyterLab's port (default: 8888 or the next free one)")

@@ -25,7 +25,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import threading
 import time
 import urllib.error
@@ -577,7 +576,7 @@ def start_cluster(n: int = 3, *, store_dir: str | Path | None = None, name: str 
                 return running
             running.stop()
         if store_dir is None:
-            base, temp = Path(tempfile.mkdtemp(prefix="kvnb-cluster-")), True
+            base, temp = _process.temp_dir("cluster"), True
         else:
             base, temp = Path(store_dir).expanduser().resolve(), False
             base.mkdir(parents=True, exist_ok=True)

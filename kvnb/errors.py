@@ -11,6 +11,7 @@ __all__ = [
     "BucketNotFound",
     "Conflict",
     "ConnectError",
+    "DrainTimeout",
     "InvalidBucketName",
     "InvalidInput",
     "InvalidKey",
@@ -24,6 +25,7 @@ __all__ = [
     "ServerError",
     "ServerNotFound",
     "ServerStartError",
+    "WatchStopped",
 ]
 
 
@@ -170,3 +172,11 @@ class ConnectError(KvnbError, ConnectionError):
 
 class NotSupported(KvnbError):
     """The connected server is too old for the feature asked for."""
+
+
+class WatchStopped(KvnbError, RuntimeError):
+    """A stopped watch was asked for more entries: it will never deliver any."""
+
+
+class DrainTimeout(KvnbError, TimeoutError):
+    """:func:`kvnb.drain` waited for a revision that did not reach the watch in time."""

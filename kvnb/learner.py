@@ -35,6 +35,7 @@ __all__ = [
     "END",
     "PLACEHOLDER",
     "SolutionMarkerError",
+    "fill_workspace",
     "learner_notebook",
     "learner_source",
     "main",
@@ -187,6 +188,38 @@ def write_learner_copies(src_folder: str | Path, dest_folder: str | Path, *, che
         unchanged = len(sources) - written - kept
         print(f"{written} learner copies written to {dest}, {unchanged} already current, {kept} kept")
     return status
+
+
+def fill_workspace(learner_folder: str | Path, workspace: str | Path) -> list[str]:
+    """Put the learner copies into ``workspace``, the folder a learner works in; never lose their work.
+
+    A notebook missing from the workspace is copied. One the learner has not edited (its cells still
+    match the hash recorded when it was generated) is brought up to date when the course changed.
+    One the learner has edited is never touched. Returns one line per file that was not simply
+    copied or already current, saying what happened and why.
+    """
+    src, dest = Path(learner_folder), Path(workspace)
+    if not src.is_dir():
+        raise InvalidInput(f"no learner copies in {src}. Fix: run `make learner` in the kvnb repository")
+    dest.mkdir(parents=True, exist_ok=True)
+    notes: list[str] = []
+    for path in sorted(src.glob("*.ipynb")):
+        target = dest / path.name
+        wanted = path.read_text(encoding="utf-8")
+        if not target.exists():
+            target.write_text(wanted, encoding="utf-8")
+            continue
+        if _edited_by_learner(target):
+            if _cells_hash(json.loads(wanted)) != json.loads(target.read_text(encoding="utf-8")).get(
+                    "metadata", {}).get(_META_KEY, {}).get("cells_sha256"):
+                notes.append(f"kept your edited {target.name}; the course has a newer version in {path} "
+                             f"(rename yours to get it)")
+            continue
+        current = json.loads(target.read_text(encoding="utf-8"))
+        if _cells_hash(current) != _cells_hash(json.loads(wanted)):
+            target.write_text(wanted, encoding="utf-8")
+            notes.append(f"updated {target.name} to the newer course version (you had not edited it)")
+    return notes
 
 
 def main(argv: list[str] | None = None) -> int:

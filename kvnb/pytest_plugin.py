@@ -39,6 +39,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     global _server
+    if not hasattr(config, "workerinput"):
+        from ._process import sweep_orphan_temp_dirs
+
+        # kernels and servers that tests killed on purpose left their folders: their owners are gone
+        sweep_orphan_temp_dirs()
     if _server is None:
         return
     _server.stop()

@@ -25,7 +25,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -220,7 +219,7 @@ def launch_redis(*, appendonly: bool = False, appendfsync: Fsync = "everysec",
     """
     extra = _check_options(appendfsync, port, config)
     if data_dir is None:
-        path, temp = Path(tempfile.mkdtemp(prefix="kvnb-redis-")), True
+        path, temp = _process.temp_dir("redis"), True
     else:
         path, temp = Path(data_dir).expanduser().resolve(), False
         path.mkdir(parents=True, exist_ok=True)

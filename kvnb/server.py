@@ -20,7 +20,6 @@ import os
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 import weakref
 from collections.abc import Sequence
@@ -85,7 +84,7 @@ class Server(_process.ManagedProcess):
     def _start(self) -> None:
         binary = find_nats_server()
         self._lock_store()
-        self._run_dir = Path(tempfile.mkdtemp(prefix="kvnb-run-"))
+        self._run_dir = _process.temp_dir("run")
         ports_dir = self._run_dir / "ports"
         ports_dir.mkdir()
         # Command-line flags beat the config file: a config cannot move the server off loopback.
@@ -338,7 +337,7 @@ def launch(*, store_dir: str | os.PathLike[str] | None = None, memory: bool = Fa
             f"extra_args must be a list of str, got {extra_args!r}. Example: extra_args=['--max_payload', '2MB']"
         )
     if store_dir is None:
-        path, temp = Path(tempfile.mkdtemp(prefix="kvnb-store-")), True
+        path, temp = _process.temp_dir("store"), True
     else:
         path, temp = Path(store_dir).expanduser().resolve(), False
         path.mkdir(parents=True, exist_ok=True)

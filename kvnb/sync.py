@@ -2,7 +2,10 @@
 
 Example::
 
+    import kvnb
     from kvnb import sync
+
+    kvnb.start_server()                  # or set NATS_URL
     kv = sync.open_bucket("demo", history=5)
     rev = kv.put("greeting", "hello")
     print(kv.get("greeting").text)

@@ -78,6 +78,9 @@ def _key_problem(key: str, *, allow_wildcards: bool) -> str | None:
     return None
 
 
+MAX_BUCKET_NAME = 255 - len("KV_")  # the server's limit on the stream's name (10052 beyond it)
+
+
 def check_bucket_name(name: Any) -> str:
     """Return ``name`` if it is a valid bucket name, else raise :class:`InvalidBucketName`."""
     rule = "bucket names are letters, digits, - and _ only (no dots or spaces)"
@@ -86,6 +89,11 @@ def check_bucket_name(name: Any) -> str:
     if not name or not _BUCKET.fullmatch(name):
         hint = f" (use {name.replace('.', '_')!r})" if "." in name else ""
         raise InvalidBucketName(f"invalid bucket name {name!r}. Rule: {rule}{hint}. Example: 'feature_flags'")
+    if len(name) > MAX_BUCKET_NAME:
+        raise InvalidBucketName(
+            f"bucket name too long: {len(name)} characters ({name[:20]}…). Rule: at most {MAX_BUCKET_NAME} "
+            f"characters, because the bucket's stream is named KV_<bucket> and a stream name has at most 255. "
+            "Example: 'feature_flags'")
     return name
 
 

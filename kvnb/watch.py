@@ -30,14 +30,14 @@ from nats.js import api
 
 from . import permissions
 from .entry import Entry, Operation
-from .errors import BucketNotFound, ServerError
+from .errors import BucketNotFound, DrainTimeout, InvalidInput, ServerError, WatchStopped
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as NATS
     from nats.aio.msg import Msg
     from nats.aio.subscription import Subscription
 
-__all__ = ["CAUGHT_UP", "CaughtUp", "Watch", "route_deliveries"]
+__all__ = ["CAUGHT_UP", "CaughtUp", "DrainTimeout", "Watch", "WatchStopped", "drain", "route_deliveries"]
 
 log = logging.getLogger("kvnb.watch")
 
@@ -237,7 +237,13 @@ class Watch:
 
     @property
     def stopped(self) -> bool:
+        """True once :meth:`stop` ran (also at the end of an ``async with`` block): nothing more arrives."""
         return self._stopped
+
+    @property
+    def started(self) -> bool:
+        """True once the watch has made its consumer (``await watch``, ``async with`` or iterating it)."""
+        return self._started
 
     async def __aenter__(self) -> Watch:
         return await self.start()
@@ -506,3 +512,74 @@ class Watch:
             silent = time.monotonic() - self._last_activity
             if silent > 3 * HEARTBEAT and self._nc.is_connected and self._queue.qsize() < HIGH_WATER:
                 self._schedule_resume(f"no heartbeat for {silent:.1f} s")
+
+
+def _stopped_message(watch: Watch) -> str:
+    return (
+        f"this watch of {watch.pattern!r} in bucket {watch.bucket!r} is stopped, so it will never deliver "
+        "anything more. Rule: a watch delivers only while it runs; `async with kv.watch(...) as w:` stops it "
+        "when the block ends, and the block ends with its cell. Fix: keep it open with "
+        "`w = await kv.watch(...)` (and `await w.stop()` when you are done), or drain it inside the block."
+    )
+
+
+async def drain(watch: Watch, up_to: int = 0, quiet: float = 0, timeout: float = 15) -> list[Entry]:
+    """The entries ``watch`` has delivered so far, once it is caught up and has received ``up_to``.
+
+    An ``async for`` over a watch never ends by itself; ``drain`` is the bounded way to collect what
+    arrived. It waits until the watch has delivered its initial values (``caught_up``) and has
+    received revision ``up_to`` (typically the revision your last write returned; markers that
+    ``ignore_deletes`` leaves out count), then returns every :class:`Entry` waiting in the watch,
+    without the :data:`CAUGHT_UP` marker. With ``quiet=s`` it also keeps whatever else arrives until
+    the watch has been silent for ``s`` seconds (to show that nothing more comes). The watch keeps
+    running; call it again for what comes next.
+
+    Waiting for a known revision, not for a moment of silence, gives the same answer on a slow or
+    busy machine. Raises :class:`WatchStopped` for a stopped watch (with the fix), and
+    :class:`DrainTimeout` when ``up_to`` has not arrived within ``timeout`` seconds.
+
+    Example::
+
+        w = await kv.watch("orders.>")
+        rev = await kv.put("orders.1", "new")
+        entries = await kvnb.drain(w, up_to=rev)     # [..., Entry(PUT 'orders.1' = 'new' @ rev)]
+        await w.stop()
+    """
+    if not isinstance(watch, Watch):
+        raise InvalidInput(
+            f"drain() takes a running kvnb.Watch, got {type(watch).__name__}. "
+            "Example: w = await kv.watch('orders.>'); entries = await kvnb.drain(w, up_to=rev)"
+        )
+    if watch.stopped:
+        raise WatchStopped(_stopped_message(watch))
+    await watch.start()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout  # a bound, so a watch that never gets there cannot hang a notebook
+    while not (watch.caught_up.is_set() and watch.last_revision >= up_to):
+        if watch.stopped:
+            raise WatchStopped(_stopped_message(watch))
+        if loop.time() >= deadline:
+            state = "caught up" if watch.caught_up.is_set() else "not yet caught up"
+            raise DrainTimeout(
+                f"revision {up_to} did not reach the watch of {watch.pattern!r} in bucket {watch.bucket!r} within "
+                f"{timeout:g} s (it is {state}, at revision {watch.last_revision}). Likely: revision {up_to} is a "
+                "write to a key the pattern does not match, or to another bucket. Fix: pass up_to= the revision "
+                "of your last write to a key this watch matches."
+            )
+        await asyncio.sleep(0.01)
+    got: list[Entry | CaughtUp] = []
+    items = watch.events()
+    try:
+        for _ in range(watch.pending()):  # what has arrived waits in the watch: take it all
+            try:
+                got.append(await anext(items))
+            except StopAsyncIteration:  # stopped meanwhile: what arrived before is still returned
+                break
+        while quiet and not watch.stopped:  # listen a little longer, to show that nothing more comes
+            try:
+                got.append(await asyncio.wait_for(anext(items), quiet))
+            except (TimeoutError, StopAsyncIteration):
+                break
+    finally:
+        await items.aclose()
+    return [item for item in got if isinstance(item, Entry)]

@@ -136,6 +136,8 @@ CASES = [
     Case("bucket-trailing-newline", lambda c: kvnb.open_bucket("abc\n", nc=c.kv.nc), kvnb.InvalidBucketName,
          "letters, digits"),
     Case("bucket-space", lambda c: kvnb.delete_bucket("my bucket", nc=c.kv.nc), kvnb.InvalidBucketName, "spaces"),
+    Case("bucket-too-long", lambda c: kvnb.open_bucket("b" * 300, nc=c.kv.nc), kvnb.InvalidBucketName,
+         "at most 252 characters"),
     Case("bucket-other-settings", _mismatched_bucket, kvnb.BucketConfigMismatch, "other settings"),
     # values and sizes
     Case("value-int", lambda c: c.kv.put("k", 42), kvnb.InvalidValue, "str or bytes"),

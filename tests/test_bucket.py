@@ -526,3 +526,15 @@ async def test_a_frozen_server_is_blamed_before_permissions_when_a_put_times_out
     finally:
         await kvnb.client.close_connection(nc)
         server.stop()
+
+
+async def test_the_longest_bucket_name_the_server_takes_is_accepted(nc: kvnb.client.NATS) -> None:
+    """252 characters is the server's own limit (KV_ + name ≤ 255): kvnb's check is neither stricter nor looser."""
+    name = "b" * kvnb.validation.MAX_BUCKET_NAME
+    kv = await kvnb.open_bucket(name, nc=nc, fresh=True)
+    try:
+        assert await kv.put("k", "v") == 1
+    finally:
+        assert await kvnb.delete_bucket(name, nc=nc)
+    with pytest.raises(kvnb.InvalidBucketName, match="at most 252"):
+        await kvnb.open_bucket(name + "b", nc=nc)

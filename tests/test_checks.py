@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -10,7 +11,7 @@ import pytest
 
 import kvnb
 import kvnb.checks as checks
-from kvnb.checks import NotYet, Passed
+from kvnb.checks import NotYet, Passed, conflicts
 
 
 async def not_yet(check: Awaitable[Any] | Callable[[], Any], *phrases: str) -> NotYet:
@@ -50,8 +51,12 @@ async def test_rooms_stored(kv: kvnb.KV) -> None:
     await kv.put("sensors.garage", "9")
     await not_yet(checks.rooms_stored(kv), "'sensors.garage'", "dots")
     await kv.put("sensors.garage.temp", "nine")
-    await not_yet(checks.rooms_stored(kv), "'nine'", "expected '9'")
+    await not_yet(checks.rooms_stored(kv), "'nine'", "expected the reading '9'", "not a number")
+    await kv.put("sensors.garage.temp", "9.5")
+    await not_yet(checks.rooms_stored(kv), "reads as 9.5, not 9")
     await kv.put("sensors.garage.temp", "9")
+    assert await checks.rooms_stored(kv)
+    await kv.put("sensors.bedroom.temp", "18.0")     # the same reading, written another way (issue: 1.1)
     assert await checks.rooms_stored(kv)
 
 
@@ -108,19 +113,63 @@ async def test_keeps_last(nc: Any, bucket_name: str) -> None:
         await kvnb.delete_bucket(bucket_name, nc=nc)
 
 
+def _replay(entries: list[kvnb.Entry], revision: int) -> dict[str, str]:
+    state: dict[str, str] = {}
+    for e in entries:
+        if e.revision > revision:
+            break
+        if e.operation in ("DEL", "PURGE"):
+            state.pop(e.key, None)
+        else:
+            state[e.key] = e.text
+    return state
+
+
 async def test_state_at(kv: kvnb.KV) -> None:
     await kv.put("a", "1")           # 1
     await kv.put("b", "1")           # 2
     await kv.put("a", "2")           # 3
     await kv.delete("b")             # 4
     await kv.put("c", "1")           # 5
-    await not_yet(checks.state_at(kv, 4, ["a"]), "dict")
-    await not_yet(checks.state_at(kv, 4, {"a": "2", "b": "1"}), "['b']", "drop keys")
-    await not_yet(checks.state_at(kv, 4, {"a": "2", "c": "1"}), "['c']")
-    await not_yet(checks.state_at(kv, 2, {"a": "1"}), "['b']", "missing")
-    await not_yet(checks.state_at(kv, 3, {"a": "1", "b": "1"}), "'a' was '2'")
-    assert await checks.state_at(kv, 4, {"a": "2"})
-    assert await checks.state_at(kv, 2, {"a": "1", "b": "1"})
+
+    def keeps_deleted(entries: list[kvnb.Entry], revision: int) -> dict[str, str]:
+        return {e.key: e.text for e in entries if e.revision <= revision}
+
+    def ignores_revision(entries: list[kvnb.Entry], revision: int) -> dict[str, str]:
+        return _replay(entries, 10**9)
+
+    def returns_list(entries: list[kvnb.Entry], revision: int) -> list[str]:
+        return list(_replay(entries, revision))
+
+    def crashes(entries: list[kvnb.Entry], revision: int) -> dict[str, str]:
+        return {e.key: e.json() for e in entries}
+
+    assert await checks.state_at(kv, _replay)
+    await not_yet(checks.state_at(kv, keeps_deleted), "['b']", "del marker", "entry.operation")
+    await not_yet(checks.state_at(kv, ignores_revision), "written after revision", "<=")
+    await not_yet(checks.state_at(kv, returns_list), "return a dict")
+    await not_yet(checks.state_at(kv, crashes), "raised")
+    await not_yet(checks.state_at(kv, {"a": "2"}), "pass the function itself")
+
+
+async def test_state_at_refuses_the_timetravel_shortcut(kv: kvnb.KV) -> None:
+    """The lazy answer of issue 14: reading the bucket through TimeTravel instead of the entries given."""
+    await kv.put("config.mode", "dev")
+    await kv.put("users.ada", "online")
+    await kv.delete("users.ada")
+    tt = kvnb.TimeTravel(kv)
+    await tt.load()
+
+    def shortcut(entries: list[kvnb.Entry], revision: int) -> dict[str, str]:
+        return dict(tt.state_at(revision))
+
+    hint = await not_yet(checks.state_at(kv, shortcut), "tt.state_at", "entries", "['config.mode', 'users.ada']")
+    assert "made-up history" in str(hint)
+
+
+async def test_state_at_needs_a_marker(kv: kvnb.KV) -> None:
+    await kv.put("a", "1")
+    await not_yet(checks.state_at(kv, _replay), "no del or purge marker", "users.ada")
 
 
 # --- 03 watch --------------------------------------------------------------------------------
@@ -131,31 +180,80 @@ def _entry(key: str, value: str = "new", revision: int = 1, operation: str = "PU
 
 async def test_watch_options() -> None:
     right = [_entry("orders.1", revision=2), _entry("orders.2", revision=5)]
-    assert checks.watch_options(right)
-    await not_yet(lambda: checks.watch_options([_entry("orders.1"), _entry("prices.apple", "3"), _entry("orders.2")]),
+    assert await checks.watch_options(right)
+    await not_yet(checks.watch_options([_entry("orders.1"), _entry("prices.apple", "3"), _entry("orders.2")]),
                   "'prices.apple'", "orders.>")
-    await not_yet(lambda: checks.watch_options([_entry("orders.1"), _entry("orders.1", "", operation="DEL"),
+    await not_yet(checks.watch_options([_entry("orders.1"), _entry("orders.1", "", operation="DEL"),
                                         _entry("orders.2")]), "ignore_deletes=True")
-    await not_yet(lambda: checks.watch_options([_entry("orders.0", "old"), *right]), "updates_only=True")
-    await not_yet(lambda: checks.watch_options([_entry("orders.2")]), "expected put orders.1")
-    await not_yet(lambda: checks.watch_options("orders"), "list of entry")
+    await not_yet(checks.watch_options([_entry("orders.0", "old"), *right]), "updates_only=True")
+    await not_yet(checks.watch_options([_entry("orders.2")]), "expected put orders.1")
+    await not_yet(checks.watch_options("orders"), "running watch", "my_watch")
+
+
+async def _orders(kv: kvnb.KV) -> int:
+    """The writes of exercise 3.1's check cell; returns the last revision."""
+    await kv.put("orders.1", "new")
+    await kv.put("prices.apple", "3")
+    await kv.delete("orders.1")
+    return await kv.put("orders.2", "new")
+
+
+async def test_watch_options_reads_a_live_watch(kv: kvnb.KV) -> None:
+    await kv.put("orders.0", "old")
+    my_watch = await kv.watch("orders.>", updates_only=True, ignore_deletes=True)
+    assert await checks.watch_options(my_watch, up_to=await _orders(kv))
+    assert my_watch.stopped                                   # the check stops it
+
+    my_watch = await kv.watch("orders.>", ignore_deletes=True)      # forgot updates_only
+    await not_yet(checks.watch_options(my_watch, up_to=await _orders(kv)), "updates_only=True")
+    my_watch = await kv.watch("prices.>", updates_only=True)       # wrong pattern: bounded wait, then a hint
+    await not_yet(checks.watch_options(my_watch, up_to=await _orders(kv)), "'prices.>'", "orders.>")
+
+
+async def test_watch_options_closed_watch_gets_a_hint_not_a_traceback(kv: kvnb.KV) -> None:
+    """Issue 14, 3.1: the answer written with `async with` is closed when its cell ends."""
+    async with kv.watch("orders.>", updates_only=True, ignore_deletes=True) as my_watch:
+        pass
+    await not_yet(checks.watch_options(my_watch, up_to=await _orders(kv)), "my_watch is stopped", "async with",
+                  "keep it open")
+    never_started = kv.watch("orders.>", updates_only=True, ignore_deletes=True)
+    await not_yet(checks.watch_options(never_started, up_to=await _orders(kv)), "never started", "await it")
+
+
+async def _resume_setup(kv: kvnb.KV) -> int:
+    for i in range(3):
+        await kv.put(f"k{i}", "x")                       # revisions 1..3
+    await kv.put("k0", "y")                              # 4
+    await kv.delete("k1")                                # 5
+    return 3
 
 
 async def test_resumed(kv: kvnb.KV) -> None:
-    for i in range(3):
-        await kv.put(f"k{i}", "x")                       # revisions 1..3
-    last_seen = 3
-    await kv.put("k0", "y")                              # 4
-    await kv.delete("k1")                                # 5
-    async with kv.watch(">", from_revision=last_seen + 1) as w:
-        await w.wait_caught_up(5)
-        got = [w_entry async for w_entry in _take(w, 2)]
-    assert await checks.resumed(kv, last_seen, got)
-    async with kv.watch(">", include_history=True) as w:
-        everything = [e async for e in _take(w, 5)]
-    await not_yet(checks.resumed(kv, last_seen, everything), "again", "last_seen + 1")
-    await not_yet(checks.resumed(kv, last_seen, []), "missed revision(s) [4, 5]", "updates_only")
-    await not_yet(checks.resumed(kv, last_seen, got[:1]), "missed revision(s) [5]", "from_revision")
+    last_seen = await _resume_setup(kv)
+    resumed_watch = await kv.watch(">", from_revision=last_seen + 1)
+    assert await checks.resumed(kv, last_seen, resumed_watch)
+    assert resumed_watch.stopped
+    await not_yet(checks.resumed(kv, last_seen, await kv.watch(">", include_history=True)),
+                  "again", "last_seen + 1")
+    await not_yet(checks.resumed(kv, last_seen, await kv.watch(">", updates_only=True)),
+                  "missed revision(s) [4, 5, 6", "updates_only", "from_revision")
+    await not_yet(checks.resumed(kv, last_seen, await kv.watch("k0", from_revision=last_seen + 1)),
+                  "missed", "'>'")
+    await not_yet(checks.resumed(kv, "3", resumed_watch), "last_seen")
+    await not_yet(checks.resumed("kv", last_seen, resumed_watch), "kvnb.kv")
+
+
+async def test_resumed_refuses_a_snapshot(kv: kvnb.KV) -> None:
+    """The lazy answer of issue 14: kv.entries(...) filtered above last_seen passes for a watch."""
+    last_seen = await _resume_setup(kv)
+    snapshot = [e for e in await kv.entries(include_history=True, include_markers=True) if e.revision > last_seen]
+    await not_yet(checks.resumed(kv, last_seen, snapshot), "resumed_watch is a list", "snapshot", "running watch")
+    async with kv.watch(">", from_revision=last_seen + 1) as resumed_watch:
+        await kvnb.drain(resumed_watch)
+    await not_yet(checks.resumed(kv, last_seen, resumed_watch), "resumed_watch is stopped", "async with")
+    read_already = await kv.watch(">", from_revision=last_seen + 1)
+    await kvnb.drain(read_already, up_to=5)
+    await not_yet(checks.resumed(kv, last_seen, read_already), "already read from")
 
 
 async def _take(watch: kvnb.Watch, n: int):  # type: ignore[no-untyped-def]
@@ -195,15 +293,19 @@ async def test_claim(kv: kvnb.KV) -> None:
     await not_yet(checks.claim(kv, "claim"), "pass the function itself")
 
 
+async def _bounded(kv: kvnb.KV, key: str) -> int:
+    for _ in range(100):
+        entry = await kv.get(key)
+        try:
+            await kv.update(key, str(int(entry.text) + 1), last=entry.revision)
+            return int(entry.text) + 1
+        except kvnb.Conflict:
+            continue
+    raise RuntimeError(f"gave up incrementing {key!r} after 100 attempts")
+
+
 async def test_cas_increment(kv: kvnb.KV) -> None:
-    async def right(kv: kvnb.KV, key: str) -> int:
-        while True:
-            entry = await kv.get(key)
-            try:
-                await kv.update(key, str(int(entry.text) + 1), last=entry.revision)
-                return int(entry.text) + 1
-            except kvnb.Conflict:
-                continue
+    right = _bounded
 
     async def lost_updates(kv: kvnb.KV, key: str) -> int:
         entry = await kv.get(key)
@@ -222,6 +324,50 @@ async def test_cas_increment(kv: kvnb.KV) -> None:
     await not_yet(checks.cas_increment(kv, lost_updates), "updates were lost", "last=entry.revision")
     await not_yet(checks.cas_increment(kv, no_retry), "conflict", "retry")
     await not_yet(checks.cas_increment(kv, returns_nothing), "return the new value")
+    await not_yet(checks.cas_increment(kv, "increment"), "pass the function itself")
+    await not_yet(checks.cas_increment(kv, lambda kv, key: 1), "async def")
+
+
+async def test_cas_increment_refuses_an_unbounded_loop(kv: kvnb.KV, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lazy answer of issue 14: `while True` passes the concurrency test but spins forever on a hot key."""
+    async def unbounded(kv: kvnb.KV, key: str) -> int:
+        while True:
+            entry = await kv.get(key)
+            try:
+                await kv.update(key, str(int(entry.text) + 1), last=entry.revision)
+                return int(entry.text) + 1
+            except kvnb.Conflict:
+                continue
+
+    async def gives_up_silently(kv: kvnb.KV, key: str) -> int | None:
+        for _ in range(attempts):
+            entry = await kv.get(key)
+            try:
+                await kv.update(key, str(int(entry.text) + 1), last=entry.revision)
+                return int(entry.text) + 1
+            except kvnb.Conflict:
+                continue
+        return None
+
+    hint = await not_yet(checks.cas_increment(kv, unbounded), "increment(kv, key)", "no bound", "max_attempts")
+    assert "attempts" in str(hint)
+    async def backs_off_too_long(kv: kvnb.KV, key: str) -> int:
+        for _ in range(100):
+            entry = await kv.get(key)
+            try:
+                await kv.update(key, str(int(entry.text) + 1), last=entry.revision)
+                return int(entry.text) + 1
+            except kvnb.Conflict:
+                await asyncio.sleep(0.2)
+        raise RuntimeError("gave up")
+
+    monkeypatch.setattr(conflicts, "HOT_LIMIT", 0.5)          # bound the wait of this test
+    await not_yet(checks.cas_increment(kv, backs_off_too_long), "still retrying after 0.5 s", "too generous")
+    monkeypatch.undo()
+    attempts = 200
+    await not_yet(checks.cas_increment(kv, gives_up_silently), "returned none", "raise an error")
+    attempts = 1                                       # too few for 4 writers: some increments give up
+    await not_yet(checks.cas_increment(kv, gives_up_silently), "returned none", "raise an error", "enough attempts")
 
 
 # --- 05 delete, purge, TTL -------------------------------------------------------------------
@@ -234,20 +380,22 @@ async def _sessions(kv: kvnb.KV) -> None:
 
 async def test_delete_vs_purge(kv: kvnb.KV) -> None:
     await _sessions(kv)
-    await not_yet(checks.delete_vs_purge(kv), "alice still has a value", "delete()")
+    await not_yet(checks.delete_vs_purge(kv), "alice still has a value", "kv.delete('session.alice')")
     await kv.purge("session.alice")
-    await not_yet(checks.delete_vs_purge(kv), "alice was purged", "use delete()")
+    await not_yet(checks.delete_vs_purge(kv), "alice was purged", "use kv.delete()", "does not bring the purged")
     await _sessions(kv)
     await kv.delete("session.alice")
-    await not_yet(checks.delete_vs_purge(kv), "bob still has a value", "purge()")
+    await not_yet(checks.delete_vs_purge(kv), "bob still has a value", "kv.purge('session.bob')")
     await kv.delete("session.bob")
     await not_yet(checks.delete_vs_purge(kv), "delete() keeps them", "purge()")
     await kv.purge("session.bob")
-    assert await checks.delete_vs_purge(kv)
+    passed = await checks.delete_vs_purge(kv)
+    assert "alice: 2 earlier value(s)" in repr(passed)     # the PURGE marker of the first try is not a value
 
 
 async def test_expiring_key(kv: kvnb.KV) -> None:
-    await not_yet(checks.expiring_key(kv, ttl=30), "does not exist")
+    await not_yet(checks.expiring_key(kv, ttl=30), f"bucket '{kv.name}' has no 'otp.login'",
+                  f"await {kv.name}.create('otp.login', '4711', ttl=30)")
     await kv.put("otp.login", "4711")
     await not_yet(checks.expiring_key(kv, ttl=30), "no ttl of its own", "ttl=30")
     await kv.delete("otp.login")
@@ -260,6 +408,19 @@ async def test_expiring_key(kv: kvnb.KV) -> None:
     await kv.purge("otp.login")
     await kv.create("otp.login", "4711", ttl=30)
     assert await checks.expiring_key(kv, ttl=30)
+
+
+async def test_expiring_key_refuses_the_wrong_bucket(nc: Any, kv: kvnb.KV, bucket_name: str) -> None:
+    """The lazy answer of issue 14: the key created in the notebook's other bucket (`kv`, not `tokens`)."""
+    tokens = await kvnb.open_bucket(f"{bucket_name}_tokens", history=5, limit_marker_ttl=1, nc=nc, fresh=True)
+    try:
+        await kv.create("otp.login", "4711", ttl=30)
+        await not_yet(checks.expiring_key(tokens, ttl=30), f"is in bucket '{kv.name}', not in '{tokens.name}'",
+                      f"await {tokens.name}.create('otp.login', '4711', ttl=30)")
+        await tokens.create("otp.login", "4711", ttl=30)
+        assert await checks.expiring_key(tokens, ttl=30)
+    finally:
+        await kvnb.delete_bucket(tokens.name, nc=nc)
 
 
 async def test_cache_bucket(nc: Any, bucket_name: str) -> None:
@@ -334,14 +495,62 @@ async def test_renew_lease(kv: kvnb.KV) -> None:
     await not_yet(checks.renew_lease(kv, returns_nothing), "return the new revision")
 
 
+async def test_lock_by_hand(kv: kvnb.KV) -> None:
+    async def try_lock(kv: kvnb.KV, key: str, owner: str) -> int | None:
+        try:
+            return await kv.create(key, owner)
+        except kvnb.Conflict:
+            return None
+
+    async def unlock(kv: kvnb.KV, key: str, revision: int) -> bool:
+        try:
+            await kv.delete(key, last=revision)
+        except kvnb.Conflict:
+            return False
+        return True
+
+    async def with_put(kv: kvnb.KV, key: str, owner: str) -> int:
+        return await kv.put(key, owner)
+
+    async def lets_conflict_escape(kv: kvnb.KV, key: str, owner: str) -> int:
+        return await kv.create(key, owner)
+
+    async def blind_unlock(kv: kvnb.KV, key: str, revision: int) -> bool:
+        await kv.delete(key)
+        return True
+
+    async def unlock_raises(kv: kvnb.KV, key: str, revision: int) -> bool:
+        await kv.delete(key, last=revision)
+        return True
+
+    async def unlock_returns_nothing(kv: kvnb.KV, key: str, revision: int) -> None:
+        await unlock(kv, key, revision)
+
+    assert await checks.lock_by_hand(kv, try_lock, unlock)
+    await not_yet(checks.lock_by_hand(kv, with_put, unlock), "job-2 got the lock", "kv.create")
+    await not_yet(checks.lock_by_hand(kv, lets_conflict_escape, unlock), "catch kvnb.conflict and return none")
+    await not_yet(checks.lock_by_hand(kv, try_lock, blind_unlock), "released job-2's lock", "last=revision")
+    await not_yet(checks.lock_by_hand(kv, try_lock, unlock_raises), "return false")
+    await not_yet(checks.lock_by_hand(kv, try_lock, unlock_returns_nothing), "return false")
+    await not_yet(checks.lock_by_hand(kv, try_lock, 42), "pass the function itself")
+
+
 # --- 07 under the hood -----------------------------------------------------------------------
 
 async def test_stream_and_subject() -> None:
-    assert checks.stream_and_subject("KV_shop", "$KV.shop.orders.42")
-    await not_yet(lambda: checks.stream_and_subject("kv_shop", "$KV.shop.orders.42"), "upper-case kv_")
-    await not_yet(lambda: checks.stream_and_subject("shop", "$KV.shop.orders.42"), "kv_<bucket>")
-    await not_yet(lambda: checks.stream_and_subject("KV_shop", "KV.shop.orders.42"), "dollar sign")
-    await not_yet(lambda: checks.stream_and_subject("KV_shop", "$KV.shop.orders_42"), "$kv.<bucket>.<key>")
+    right = ("KV_x-y", "$KV.x-y.a.b", "KV_backup", "$KV.x-y.a.b")
+    assert checks.stream_and_subject(*right)
+    await not_yet(lambda: checks.stream_and_subject("KV_shop", "$KV.shop.orders.42"), "bucket 'x-y'", "apply the rule")
+    await not_yet(lambda: checks.stream_and_subject("kv_x-y", *right[1:]), "upper-case kv_")
+    await not_yet(lambda: checks.stream_and_subject("KV_x_y", *right[1:]), "hyphens are allowed")
+    await not_yet(lambda: checks.stream_and_subject("x-y", *right[1:]), "kv_<bucket>")
+    await not_yet(lambda: checks.stream_and_subject("KV_x-y", "KV.x-y.a.b", *right[2:]), "dollar sign")
+    await not_yet(lambda: checks.stream_and_subject("KV_x-y", "$KV.x-y.a_b", *right[2:]), "dots kept")
+    await not_yet(lambda: checks.stream_and_subject("KV_x-y", "$KV.x-y.a.b"), "now the mirror", "mirror_stream")
+    await not_yet(lambda: checks.stream_and_subject("KV_x-y", "$KV.x-y.a.b", "KV_x-y", "$KV.x-y.a.b"),
+                  "stream of its own")
+    await not_yet(lambda: checks.stream_and_subject("KV_x-y", "$KV.x-y.a.b", "KV_backup", "$KV.backup.a.b"),
+                  "origin bucket's subject")
 
 
 async def test_raw_update(kv: kvnb.KV) -> None:
@@ -379,3 +588,52 @@ async def test_raw_delete(kv: kvnb.KV) -> None:
     assert await checks.raw_delete(kv, right)
     await not_yet(checks.raw_delete(kv, empty_put), "kv-operation: del")
     await not_yet(checks.raw_delete(kv, purges), "purge", "no rollup")
+
+
+# --- no traceback: every check of 01-05 answers a wrong type or a closed watch with a hint ------
+
+async def _right_claim(kv: kvnb.KV, key: str, owner: str) -> bool:
+    try:
+        await kv.create(key, owner)
+        return True
+    except kvnb.Conflict:
+        return False
+
+
+WRONG = [None, 42, "kv", ["a"], {"a": "1"}]
+
+
+@pytest.mark.parametrize("wrong", WRONG, ids=repr)
+async def test_no_check_of_00_to_05_ends_in_a_traceback_for_a_wrong_type(kv: kvnb.KV, wrong: Any) -> None:
+    calls: list[Callable[[], Any]] = [
+        lambda: checks.rooms_stored(wrong),
+        lambda: checks.temp_pattern(wrong),
+        lambda: checks.profile_json(wrong),
+        lambda: checks.value_before(wrong, "x"),
+        lambda: checks.keeps_last(wrong),
+        lambda: checks.state_at(wrong, _replay),
+        lambda: checks.state_at(kv, wrong),
+        lambda: checks.watch_options(wrong, up_to=1),
+        lambda: checks.resumed(wrong, 1, []),
+        lambda: checks.resumed(kv, wrong, []),
+        lambda: checks.resumed(kv, 1, wrong),
+        lambda: checks.claim(wrong, _right_claim),
+        lambda: checks.claim(kv, wrong),
+        lambda: checks.cas_increment(wrong, _bounded),
+        lambda: checks.cas_increment(kv, wrong),
+        lambda: checks.delete_vs_purge(wrong),
+        lambda: checks.expiring_key(wrong, ttl=30),
+        lambda: checks.cache_bucket(wrong),
+    ]
+    for call in calls:
+        with pytest.raises(NotYet):
+            result = call()
+            if isinstance(result, Awaitable):
+                await result
+
+
+async def test_no_check_of_03_ends_in_a_traceback_for_a_closed_watch(kv: kvnb.KV) -> None:
+    for make in (lambda: checks.watch_options(closed, up_to=1), lambda: checks.resumed(kv, 0, closed)):
+        async with kv.watch(">") as closed:
+            pass
+        await not_yet(make(), "is stopped", "async with")

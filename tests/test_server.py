@@ -379,3 +379,28 @@ def test_binary_found_without_venv_on_path(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert int(out.stdout.strip()) > 0
     assert shutil.which("nats-server", path=env["PATH"]) is None
+
+
+def test_temp_folders_carry_their_owner_and_orphans_are_swept(tmp_path: Path) -> None:
+    """A SIGKILLed owner leaves only its own folders; the next start removes them, and nobody else's."""
+    from kvnb import _process
+
+    script = ("import os, sys, time\nfrom kvnb.server import launch\n"
+              "s = launch(name='kvnb-orphan-test')\nprint(s.store_dir, s._run_dir, flush=True)\ntime.sleep(60)\n")
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                             env={**os.environ, "TMPDIR": str(tmp_path)})
+    try:
+        line = child.stdout.readline().split() if child.stdout else []
+        assert len(line) == 2, f"the child did not start a server: {line}"
+        store, run = map(Path, line)
+        assert store.name.startswith(f"kvnb-store-{child.pid}-") and run.name.startswith(f"kvnb-run-{child.pid}-")
+        alive = tmp_path / f"kvnb-store-{os.getpid()}-mine"  # a live owner's folder is never touched
+        alive.mkdir()
+        assert _process.sweep_orphan_temp_dirs(tmp_path) == []  # the child is alive: nothing goes
+    finally:
+        child.kill()
+        child.wait()
+    assert store.exists() and run.exists()  # SIGKILL: no chance to clean up
+    removed = _process.sweep_orphan_temp_dirs(tmp_path)
+    assert sorted(removed) == sorted([store, run])
+    assert alive.exists() and not store.exists() and not run.exists()

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 
 def run_script(code: str) -> list[str]:
@@ -88,3 +89,15 @@ def test_inside_a_running_loop_it_applies_nest_asyncio_lazily() -> None:
         asyncio.run(main())
     """)
     assert out == ["False", "True", "from sync"]
+
+
+def test_the_readme_sync_example_runs_as_written(tmp_path: Path) -> None:
+    """The README's script, verbatim, in a fresh interpreter with no NATS_URL."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = readme.index("From a plain script")
+    block = readme[start:].split("```python\n", 1)[1].split("```", 1)[0]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NATS_")}
+    done = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("hello")

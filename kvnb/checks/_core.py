@@ -8,12 +8,16 @@ solved notebook whose answer broke.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
+from ..bucket import KV
 from ..errors import KvnbError
+from ..watch import Watch
 
-__all__ = ["NotYet", "Passed", "fail", "require_callable", "subject_matches"]
+__all__ = ["NotYet", "Passed", "fail", "guarded", "require_async", "require_bucket", "require_callable",
+           "require_watch", "subject_matches"]
 
 
 class NotYet(KvnbError, AssertionError):
@@ -58,6 +62,39 @@ def require_callable(exercise: str, fn: Any, example: str) -> Callable[..., Any]
     return fn
 
 
+def require_bucket(exercise: str, kv: Any, example: str) -> KV:
+    """``kv`` must be a bucket (a :class:`kvnb.KV`), not its name or a value read from it."""
+    if not isinstance(kv, KV):
+        raise fail(exercise, f"pass the bucket (a kvnb.KV, what open_bucket returns), not {type(kv).__name__} "
+                             f"{kv!r:.40}. Example: {example}")
+    return kv
+
+
+def require_watch(exercise: str, watch: Any, var: str, example: str) -> Watch:
+    """``watch`` must be a running :class:`kvnb.Watch`: started, and not stopped yet."""
+    if isinstance(watch, list):
+        raise fail(exercise, f"{var} is a list, a snapshot read once; this check needs the running watch itself, "
+                             f"so that it can write and see what your watch delivers next. Example: {example}")
+    if not isinstance(watch, Watch):
+        raise fail(exercise, f"{var} should be a running watch (a kvnb.Watch), got {type(watch).__name__} "
+                             f"{watch!r:.40}. Example: {example}")
+    if watch.stopped:
+        raise fail(exercise, f"{var} is stopped, so it receives nothing more: an `async with kv.watch(...) as w:` "
+                             "block stops its watch when the block ends, and the block ends with its cell. "
+                             f"Keep it open instead (the check stops it when done). Example: {example}")
+    if not watch.started:
+        raise fail(exercise, f"{var} was never started, so it was not running during the writes: await it when "
+                             f"you make it. Example: {example}")
+    return watch
+
+
+def require_async(exercise: str, fn: Callable[..., Any], example: str) -> None:
+    """``fn`` must be an ``async def`` function (the checks await it)."""
+    if not inspect.iscoroutinefunction(fn):
+        raise fail(exercise, f"{getattr(fn, '__name__', 'your function')} must be defined with `async def` "
+                             f"(it awaits kv calls, and the check awaits it). Example: {example}")
+
+
 def subject_matches(pattern: str, key: str) -> bool:
     """NATS wildcard matching on whole tokens: ``*`` is one token, ``>`` one or more at the end."""
     pat, toks = pattern.split("."), key.split(".")
@@ -67,3 +104,32 @@ def subject_matches(pattern: str, key: str) -> bool:
         if i >= len(toks) or (p != "*" and p != toks[i]):
             return False
     return len(pat) == len(toks)
+
+
+def guarded(exercise: str, fn: Callable[..., Any], *passes: type[BaseException]) -> Callable[..., Any]:
+    """``fn`` (a learner's async function) wrapped so that an unexpected exception becomes a hint.
+
+    Exceptions of the types in ``passes`` go through unchanged (the check handles them itself), and
+    so does :class:`NotYet`. A stub that still raises ``NotImplementedError`` is told to write the code.
+    """
+    name = getattr(fn, "__name__", "your function")
+
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            result = fn(*args, **kwargs)
+            if not inspect.isawaitable(result):
+                raise fail(exercise, f"{name}() returned {result!r:.40} instead of a coroutine: define it with "
+                                     "'async def' and await the bucket's calls inside.")
+            return await result
+        except NotYet:
+            raise
+        except NotImplementedError:
+            raise fail(exercise, f"{name}() still raises NotImplementedError: replace the placeholder lines in "
+                                 "its cell with your code, run that cell, then this check.") from None
+        except Exception as err:
+            if passes and isinstance(err, passes):
+                raise
+            raise fail(exercise, f"{name}() raised {type(err).__name__}: {err}. Read the exercise again: "
+                                 "which call fits, and which error should your code catch?") from None
+
+    return call

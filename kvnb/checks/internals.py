@@ -13,19 +13,40 @@ from ._core import Passed, fail, require_callable
 __all__ = ["raw_delete", "raw_update", "stream_and_subject"]
 
 
-def stream_and_subject(stream: Any, subject: Any, *, bucket: str = "shop", key: str = "orders.42") -> Passed:
-    """Exercise 7.1: the stream that holds bucket ``bucket`` and the subject of ``key``."""
+def stream_and_subject(stream: Any, subject: Any, mirror_stream: Any = None, put_subject: Any = None, *,
+                       bucket: str = "x-y", key: str = "a.b", mirror: str = "backup") -> Passed:
+    """Exercise 7.1: the stream of bucket ``bucket``, the subject of ``key``, and for a mirror bucket
+    ``mirror`` of ``bucket``: the stream that holds the copy and the subject a put of ``key`` goes to."""
     name = "Exercise 7.1 (names on the wire)"
+    if stream == "KV_shop" or subject == "$KV.shop.orders.42":
+        raise fail(name, f"those are the names of bucket 'shop' from this notebook; the question is about bucket "
+                         f"{bucket!r} and key {key!r}: apply the rule to them.")
     if stream != f"KV_{bucket}":
-        hint = "stream names are upper-case KV_ then the bucket name" if isinstance(stream, str) and \
-            stream.lower() == f"kv_{bucket}" and stream != f"KV_{bucket}" else "a bucket is the stream KV_<bucket>"
+        if isinstance(stream, str) and stream.lower() == f"kv_{bucket}":
+            hint = "stream names are upper-case KV_ then the bucket name"
+        elif isinstance(stream, str) and stream.replace("_", "-") == f"KV-{bucket}":
+            hint = "the bucket name is kept exactly as it is (hyphens are allowed in names); only the prefix is KV_"
+        else:
+            hint = "a bucket is the stream KV_<bucket>"
         raise fail(name, f"stream = {stream!r} is not it: {hint}.")
     if subject != f"$KV.{bucket}.{key}":
-        hint = "subjects are $KV.<bucket>.<key>, with the key's dots kept as they are"
+        hint = "subjects are $KV.<bucket>.<key>, with the key's dots kept as they are (they are subject tokens)"
         if isinstance(subject, str) and subject.startswith("KV."):
             hint = "it starts with a dollar sign: $KV.<bucket>.<key>"
         raise fail(name, f"subject = {subject!r} is not it: {hint}.")
-    return Passed(name, f"bucket {bucket!r} is stream {stream}; key {key!r} is subject {subject}.")
+    if mirror_stream is None or put_subject is None:
+        raise fail(name, f"now the mirror: set mirror_stream (the stream of the mirror bucket {mirror!r}) and "
+                         f"put_subject (where a put of {key!r} through it is published), and pass them too.")
+    if mirror_stream != f"KV_{mirror}":
+        hint = (f"{mirror_stream!r} is the origin's stream; a mirror bucket is a stream of its own, named the same "
+                "way as any bucket" if mirror_stream == f"KV_{bucket}" else "every bucket, a mirror too, is KV_<name>")
+        raise fail(name, f"mirror_stream = {mirror_stream!r} is not it: {hint}.")
+    if put_subject != f"$KV.{bucket}.{key}":
+        hint = ("a mirror captures no subjects of its own (it copies the origin's stream), so a put through it is "
+                "published on the origin bucket's subject and reaches the mirror when it copies it")
+        raise fail(name, f"put_subject = {put_subject!r} is not it: {hint}.")
+    return Passed(name, f"bucket {bucket!r} is {stream}, key {key!r} is {subject}; the mirror {mirror!r} is "
+                        f"{mirror_stream} and its writes go to {put_subject}.")
 
 
 RawUpdate = Callable[[Any, str, str, str, int], Awaitable[Any]]

@@ -9,7 +9,7 @@ from typing import Any
 from ..bucket import KV
 from ..errors import InvalidKey, KeyDeleted, KeyNotFound
 from ..validation import check_pattern
-from ._core import Passed, fail, subject_matches
+from ._core import Passed, fail, require_bucket, subject_matches
 
 __all__ = ["profile_json", "rooms_stored", "temp_pattern"]
 
@@ -19,6 +19,7 @@ ROOMS = {"sensors.kitchen.temp": "21.5", "sensors.bedroom.temp": "18", "sensors.
 async def rooms_stored(kv: KV) -> Passed:
     """Exercise 1.1: the three room temperatures are stored under ``sensors.<room>.temp``."""
     name = "Exercise 1.1 (three rooms)"
+    require_bucket(name, kv, "await kvnb.checks.rooms_stored(kv)")
     for key, wanted in ROOMS.items():
         try:
             entry = await kv.get(key)
@@ -29,10 +30,20 @@ async def rooms_stored(kv: KV) -> Passed:
             near = [k for k in await kv.keys() if room in k]
             seen = f" The bucket has {near} instead; check the spelling and the dots." if near else ""
             raise fail(name, f"no value under {key!r}.{seen} Example: await kv.put({key!r}, {wanted!r})") from None
-        if entry.text.strip() != wanted:
-            raise fail(name, f"{key!r} holds {entry.text!r}, expected {wanted!r} (values are bytes or text: "
-                             f"store the reading as a string, e.g. str(21.5) or '21.5').")
+        if entry.text.strip() != wanted and _number(entry.text) != float(wanted):
+            got = _number(entry.text)
+            why = (f"{entry.text!r} reads as {got:g}, not {wanted}" if got is not None
+                   else f"{entry.text!r} is not a number float() can read")
+            raise fail(name, f"{key!r} holds {entry.text!r}, expected the reading {wanted!r}: {why}. "
+                             f"Example: await kv.put({key!r}, {wanted!r})")
     return Passed(name, "Three keys, one level per dot: sensors -> room -> reading.")
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def temp_pattern(pattern: Any) -> Passed:
@@ -61,6 +72,7 @@ def temp_pattern(pattern: Any) -> Passed:
 async def profile_json(kv: KV, key: str = "users.ada") -> Passed:
     """Exercise 1.3: a JSON document with ``name`` and ``languages`` is stored under ``key``."""
     name = "Exercise 1.3 (a JSON value)"
+    require_bucket(name, kv, "await kvnb.checks.profile_json(kv)")
     try:
         entry = await kv.get(key)
     except KeyNotFound:

@@ -30,6 +30,7 @@ the pure model in :mod:`kvnb.model`; live sources read kvnb's own :class:`~kvnb.
 
 from __future__ import annotations
 
+from ._base import live_widgets, stop_widgets
 from .cluster_view import ClusterView
 from .feed import WatchFeed
 from .playground import Playground
@@ -38,4 +39,5 @@ from .table import BucketTable
 from .timeline import Timeline
 from .timetravel import TimeTravel
 
-__all__ = ["BucketTable", "ClusterView", "Playground", "Race", "TimeTravel", "Timeline", "WatchFeed"]
+__all__ = ["BucketTable", "ClusterView", "Playground", "Race", "TimeTravel", "Timeline", "WatchFeed", "live_widgets",
+           "stop_widgets"]

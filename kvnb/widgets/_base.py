@@ -9,6 +9,13 @@
   outranks both).
 - Re-running the cell that made a widget closes the previous one (a registry keyed by
   widget type, bucket and pattern), so no old watcher keeps running.
+- Two ways to end a widget. :meth:`KvnbWidget.stop` stops its watcher and tasks (freeing the
+  server-side consumer) and *keeps its last picture*: every output that shows the widget is
+  replaced, through its display id, by the static picture marked "stopped · last revision N".
+  That picture is what a saved notebook, nbconvert and GitHub show, so a notebook reopened
+  without its kernel shows it too (a live view there would read "Error displaying widget").
+  :meth:`KvnbWidget.close` stops it and removes the view: an explicit, separate call.
+  :func:`stop_widgets` stops every live widget of the kernel (the last cell of a notebook).
 - :class:`WatchWidget` is the base of the widgets drawn from one watch (feed, timeline, table).
 """
 
@@ -21,6 +28,7 @@ import logging
 import threading
 import weakref
 from collections.abc import Callable, Coroutine
+from html import escape as html_escape
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -34,12 +42,32 @@ if TYPE_CHECKING:
     from ..bucket import KV
     from ..watch import Watch
 
-__all__ = ["KvnbWidget", "WatchWidget", "esm"]
+__all__ = ["KvnbWidget", "WatchWidget", "esm", "live_widgets", "stop_widgets"]
 
 log = logging.getLogger("kvnb.widgets")
 _HERE = Path(__file__).parent
 _WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 _YIELD_EVERY = 512  # events between two yields to the loop (keeps buttons and refreshes responsive)
+# Every widget not yet stopped or closed, for stop_widgets(); weak, so a forgotten widget can still go.
+_LIVE: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def live_widgets() -> list[Any]:
+    """The kvnb widgets of this kernel that are still live (neither stopped nor closed)."""
+    return [w for w in list(_LIVE) if not getattr(w, "stopped", True)]
+
+
+async def stop_widgets() -> int:
+    """Stop every live kvnb widget and keep its last picture on the page; returns how many were stopped.
+
+    The last cell of a notebook calls it: watchers and their server-side consumers end, every view
+    stays, frozen and marked "stopped". Example::
+
+        await kvnb.stop_widgets()
+    """
+    widgets = live_widgets()
+    await asyncio.gather(*(w.stop() for w in widgets), return_exceptions=True)
+    return len(widgets)
 
 
 def esm(name: str) -> str:
@@ -114,6 +142,8 @@ class KvnbWidget(anywidget.AnyWidget):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ready = asyncio.Event()
         self._closed = False
+        self._stopped = False
+        self._display_ids: list[str] = []  # the outputs that show this widget (replaced on stop)
         self._stopping: asyncio.Future[Any] | concurrent.futures.Future[Any] | None = None
         self._seq = 0
         self.messages_sent = 0  # custom messages to the front end (the bench reads it)
@@ -122,6 +152,7 @@ class KvnbWidget(anywidget.AnyWidget):
         self.on_msg(self._on_front_msg)
         if registry_key is not None:
             self._replace_previous(registry_key)
+        _LIVE.add(self)
         self._kvnb_init = True
 
     # --- the main loop ----------------------------------------------------------------------
@@ -261,17 +292,80 @@ class KvnbWidget(anywidget.AnyWidget):
 
     @property
     def closed(self) -> bool:
+        """True once :meth:`close` removed the widget."""
         return self._closed
 
+    @property
+    def stopped(self) -> bool:
+        """True once the widget no longer follows its bucket (after :meth:`stop` or :meth:`close`)."""
+        return self._stopped or self._closed
+
+    async def stop(self) -> KvnbWidget:
+        """Stop following the bucket and keep the last picture on the page.
+
+        The watcher and its server-side consumer, and every task of the widget, end. Each output
+        showing the widget is replaced by its static picture, marked "stopped · last revision N",
+        which is also what a saved notebook shows without a kernel. Calling it again does nothing.
+        :meth:`close` is the call that removes the view. Example::
+
+            await timeline.stop()
+        """
+        if self._stopped or self._closed or not getattr(self, "_kvnb_init", False):
+            return self
+        self._stopped = True
+        _LIVE.discard(self)
+        self._unregister()
+        self._throttle.flush()  # the front end gets the final state before the view is frozen
+        self._throttle.close()
+        stopping = self._stopping = self._schedule_stop()
+        if stopping is not None:
+            with contextlib.suppress(Exception, asyncio.CancelledError):
+                if isinstance(stopping, concurrent.futures.Future):
+                    await asyncio.wrap_future(stopping)
+                else:
+                    await stopping
+        self._freeze_outputs()
+        return self
+
+    def _last_revision(self) -> int | None:
+        """The last bucket revision the widget showed, for the "stopped" mark (subclasses refine it)."""
+        return None
+
+    def stopped_note(self) -> str:
+        """The line a stopped widget carries: ``stopped · last revision 42``."""
+        last = self._last_revision()
+        return "stopped" + (f" · last revision {last}" if last else "") + " · re-run the cell for a live view"
+
+    def _frozen_bundle(self) -> dict[str, Any]:
+        note = html_escape(self.stopped_note())
+        picture = (f'<div class="kvnb-stopped" style="font-size:12px;color:var(--jp-ui-font-color2,#616161);'
+                   f'margin:2px 0">{note}</div>{self._static_html()}')
+        return {"text/plain": repr(self), "text/html": picture}
+
+    def _freeze_outputs(self) -> None:
+        """Replace every output that shows the widget by its last static picture."""
+        if not self._display_ids:
+            return
+        from IPython.display import update_display
+
+        bundle = self._frozen_bundle()
+        for display_id in self._display_ids:
+            try:
+                update_display(bundle, raw=True, display_id=display_id)
+            except Exception:  # no kernel any more: the live view simply stays
+                log.debug("freezing %s failed", display_id, exc_info=True)
+
     def close(self) -> None:
-        """Stop watchers (and their server-side consumers) and close the front-end view."""
+        """Stop watchers (and their server-side consumers) and remove the view from the page."""
         if not getattr(self, "_kvnb_init", False):
             return
         if not self._closed:
             self._closed = True
+            _LIVE.discard(self)
             self._throttle.close()
             self._unregister()
-            self._stopping = self._schedule_stop()
+            if not self._stopped:
+                self._stopping = self._schedule_stop()
         super().close()
 
     async def aclose(self) -> None:
@@ -347,10 +441,25 @@ class KvnbWidget(anywidget.AnyWidget):
         return self._static_html()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        if self._stopped and not self._closed:
+            return self._frozen_bundle()
         data: dict[str, Any] = {"text/plain": repr(self), "text/html": self._static_html()}
         if self._view_name is not None and self.comm is not None and not self._closed:
             data[_WIDGET_MIME] = {"version_major": 2, "version_minor": 0, "model_id": self.model_id}
         return data
+
+    def _ipython_display_(self, **kwargs: Any) -> None:
+        # Shown with a display id, so stop() can later put the last picture in place of the view.
+        from IPython.display import display
+
+        # ipywidgets' close() sets the instance's _repr_mimebundle_ to None: go through the class
+        bundle = KvnbWidget._repr_mimebundle_(self)
+        if _WIDGET_MIME not in bundle:
+            display(bundle, raw=True)
+            return
+        display_id = f"kvnb-{self.model_id}-{len(self._display_ids)}"
+        self._display_ids.append(display_id)
+        display(bundle, raw=True, display_id=display_id)
 
 
 class WatchWidget(KvnbWidget):
@@ -403,6 +512,9 @@ class WatchWidget(KvnbWidget):
             self._set_error(err)
         finally:
             self._ready.set()
+
+    def _last_revision(self) -> int | None:
+        return self._watch.last_revision if self._watch is not None else None
 
     async def _stop_sources(self) -> None:
         if self._watch is not None:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
+from . import _base
 from ._html import MUTED, root
 
 if TYPE_CHECKING:
@@ -195,6 +196,9 @@ class ClusterView:
         self.renders = 0
         self._task: asyncio.Task[None] | None = None
         self._autostart = autostart
+        self._stopped = False
+        self._display_ids: list[str] = []
+        _base._LIVE.add(self)
 
     # --- polling ------------------------------------------------------------------------------
     async def _nodes(self) -> list[NodeState]:
@@ -253,16 +257,50 @@ class ClusterView:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="kvnb-cluster-view")
         return self
 
-    async def stop(self) -> None:
-        """Stop polling; the last picture stays."""
+    @property
+    def stopped(self) -> bool:
+        """True once :meth:`stop` ended the polling."""
+        return self._stopped
+
+    async def stop(self) -> ClusterView:
+        """Stop polling; the last picture stays on the page (also in a saved notebook), marked stopped."""
+        self._stopped = True
+        _base._LIVE.discard(self)
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._display_ids:
+            from IPython.display import update_display
+
+            bundle = self._frozen_bundle()
+            for display_id in self._display_ids:
+                with contextlib.suppress(Exception):
+                    update_display(bundle, raw=True, display_id=display_id)
+        return self
+
+    def _frozen_bundle(self) -> dict[str, Any]:
+        note = ('<div class="kvnb-stopped" style="font-size:12px;color:var(--jp-ui-font-color2,#616161);margin:2px 0">'
+                f"stopped after {self.polls} polls · re-run the cell for a live view</div>")
+        return {"text/plain": f"ClusterView (stopped after {self.polls} polls)", "text/html": note + self.widget.value}
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        if self._stopped:
+            return self._frozen_bundle()
         if self._autostart:
             with contextlib.suppress(RuntimeError):  # no running loop: a plain script, nothing to poll with
                 self.start()
         return self.widget._repr_mimebundle_(**kwargs)
+
+    def _ipython_display_(self, **kwargs: Any) -> None:
+        # A display id, so stop() can put the last picture in place of the live view.
+        from IPython.display import display
+
+        bundle = self._repr_mimebundle_()
+        if self._stopped:
+            display(bundle, raw=True)
+            return
+        display_id = f"kvnb-cluster-{id(self)}-{len(self._display_ids)}"
+        self._display_ids.append(display_id)
+        display(bundle, raw=True, display_id=display_id)

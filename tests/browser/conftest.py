@@ -47,7 +47,8 @@ CHROMIUM_FLAGS = [
 # User settings beat overrides, so the settings dir is a fresh temporary one (see lab_server).
 SETTING_OVERRIDES: dict[str, dict[str, Any]] = {
     "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
-    "@jupyterlab/notebook-extension:tracker": {"autoStartDefaultKernel": True},
+    # every cell rendered (no windowing), so what is off screen can be measured and photographed too
+    "@jupyterlab/notebook-extension:tracker": {"autoStartDefaultKernel": True, "windowingMode": "none"},
     "@jupyterlab/docmanager-extension:plugin": {"autosave": False},
     "@jupyterlab/apputils-extension:themes": {"theme": "JupyterLab Light"},
 }
@@ -203,6 +204,9 @@ class LabPage:
     lab: LabServer
     screenshots: list[Path] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
+    reopen: Callable[[], Awaitable[LabPage]] | None = None
+    """Open the same file again in a new browser context (after a save, to see what was kept)."""
+    started: float = field(default_factory=time.time)
 
     async def run_all(self) -> None:
         """Run every cell; not awaited in the page, so a cell that never ends cannot hang the test."""
@@ -267,7 +271,7 @@ def notebook_json(cells: list[str]) -> dict[str, Any]:
     }
 
 
-OpenNotebook = Callable[[list[str]], Awaitable[LabPage]]
+OpenNotebook = Callable[[list[str] | Path], Awaitable[LabPage]]
 
 
 @pytest.fixture
@@ -278,7 +282,7 @@ def test_name(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 async def open_notebook(lab_server: LabServer, chromium_path: str, tmp_path: Path,
                         test_name: str) -> AsyncIterator[OpenNotebook]:
-    """``page = await open_notebook([cell, ...])``: a fresh notebook, open and with its kernel idle."""
+    """``page = await open_notebook([cell, ...])`` (or a notebook's path): open, with its kernel idle."""
     pw = await playwright_api.async_playwright().start()
     browser_home = tmp_path / "chromium-home"
     browser_home.mkdir()
@@ -293,10 +297,17 @@ async def open_notebook(lab_server: LabServer, chromium_path: str, tmp_path: Pat
 
     (OUTPUT_DIR / f"{test_name}-failure.png").unlink(missing_ok=True)  # stale from an earlier run
 
-    async def _open(cells: list[str]) -> LabPage:
-        path = f"{test_name}-{secrets.token_hex(3)}.ipynb"
-        (lab_server.root / path).write_text(json.dumps(notebook_json(cells), indent=1))
+    async def _open(cells: list[str] | Path) -> LabPage:
+        if isinstance(cells, Path):  # a notebook file (the curriculum), opened as a learner would
+            path = f"{cells.stem}-{secrets.token_hex(3)}.ipynb"
+            shutil.copyfile(cells, lab_server.root / path)
+        else:
+            path = f"{test_name}-{secrets.token_hex(3)}.ipynb"
+            (lab_server.root / path).write_text(json.dumps(notebook_json(cells), indent=1))
         paths.append(path)
+        return await _goto(path)
+
+    async def _goto(path: str) -> LabPage:
         context = await browser.new_context(viewport={"width": 1280, "height": 1000})
         contexts.append(context)
         page = await context.new_page()
@@ -304,7 +315,7 @@ async def open_notebook(lab_server: LabServer, chromium_path: str, tmp_path: Pat
         workspace = secrets.token_hex(4)
         url = (f"{lab_server.url}/lab/workspaces/{workspace}/tree/{urllib.parse.quote(path)}"
                f"?reset&token={lab_server.token}")
-        lab_page = LabPage(page=page, path=path, name=test_name, lab=lab_server)
+        lab_page = LabPage(page=page, path=path, name=test_name, lab=lab_server, reopen=lambda: _goto(path))
         # Widget front ends fail in the console, not in the notebook: keep those for failure messages.
         page.on("console", lambda msg: lab_page.console_errors.append(msg.text) if msg.type == "error" else None)
         page.on("pageerror", lambda err: lab_page.console_errors.append(str(err)))

@@ -208,3 +208,58 @@ async def test_playground_put_button(open_notebook: OpenNotebook, writer: kvnb.c
     assert "kvnb-bad" in (await pg.locator(".kvnb-pg-result").get_attribute("class") or "")
     assert (await kv.get("greeting")).revision == 4
     await nb.screenshot(test_name)
+
+
+async def test_timetravel_moves_with_keyboard_and_mouse(open_notebook: OpenNotebook, writer: kvnb.client.NATS,
+                                                        bucket: str, test_name: str) -> None:
+    """Arrow keys move the slider (and never reach JupyterLab's shortcuts); a click moves it too."""
+    nb = await open_notebook([
+        "## A heading ArrowLeft would collapse if the key reached JupyterLab",
+        f"import kvnb\nkv = await kvnb.open_bucket({bucket!r}, history=10, fresh=True)\n"
+        "await kv.put('a', 'one')\nawait kv.put('a', 'two')\nawait kv.put('b', 'bee');",
+        "tt = kvnb.TimeTravel(kv)\nawait tt.load()\ntt",
+    ])
+    await nb.run_all()
+    slider = nb.page.locator(".kvnb-timetravel input.kvnb-tt-slider")
+    await nb.wait_for("() => { const s = document.querySelector('.kvnb-timetravel input.kvnb-tt-slider');"
+                      " return s && !s.disabled && s.value === '3'; }",
+                      timeout=RENDER_TIMEOUT, what="the TimeTravel slider at revision 3")
+    row_a = '.kvnb-timetravel tr.kvnb-row[data-key="a"]'
+
+    await slider.focus()
+    await nb.page.keyboard.press("ArrowLeft")
+    b_has_value = ".kvnb-timetravel tr.kvnb-row[data-key=\"b\"][data-status=\"value\"]"
+    await nb.wait_for("(sel) => document.querySelector(sel) && document.querySelector(sel).innerText.includes('two')"
+                      " && document.querySelector('.kvnb-timetravel input.kvnb-tt-slider').value === '2'"
+                      f" && !document.querySelector('{b_has_value}')",
+                      arg=row_a, timeout=5.0, what="ArrowLeft: the bucket at revision 2 (a = two, no b yet)")
+    assert await nb.page.locator(".kvnb-timetravel").is_visible(), "the key reached JupyterLab and hid the widget"
+    assert await nb.page.locator(".jp-collapseHeadingButton.jp-mod-collapsed").count() == 0
+
+    box = await slider.bounding_box()
+    assert box is not None
+    await nb.page.mouse.click(box["x"] + 2, box["y"] + box["height"] / 2)  # the left end: the first revision
+    await nb.wait_for("(sel) => document.querySelector(sel) && document.querySelector(sel).innerText.includes('one')",
+                      arg=row_a, timeout=5.0, what="a click at the slider's left end: the bucket at revision 1")
+    await nb.screenshot(test_name, ".kvnb-timetravel")
+
+
+async def test_race_runs_from_its_button(open_notebook: OpenNotebook, writer: kvnb.client.NATS,
+                                         bucket: str, test_name: str) -> None:
+    """Run races the writers in the kernel; the verdict says every increment landed, and the bucket agrees."""
+    nb = await open_notebook([
+        f"import kvnb\nkv = await kvnb.open_bucket({bucket!r}, history=10, fresh=True)",
+        "race = kvnb.Race(kv, 'counter', writers=3, increments=5)\nrace",
+    ])
+    await nb.run_all()
+    await nb.wait_for_selector(".kvnb-race button.kvnb-run:not([disabled])", timeout=RENDER_TIMEOUT,
+                               what="the Race rendered with its Run button")
+    await nb.page.locator(".kvnb-race button.kvnb-run").click()
+    await nb.wait_for_selector(".kvnb-race .kvnb-verdict.kvnb-good", timeout=30.0, what="the race's good verdict")
+    kv = await kvnb.open_bucket(bucket, nc=writer)
+    assert (await kv.get("counter")).text == "15"
+    verdict = await nb.page.locator(".kvnb-race .kvnb-verdict").inner_text()
+    assert "15" in verdict, verdict
+    lanes = await nb.page.locator(".kvnb-race .kvnb-race-lane").count()
+    assert lanes == 3
+    await nb.screenshot(test_name, ".kvnb-race")
