@@ -633,3 +633,7 @@ class ActivityBoard:
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
+
+
+# The instructor's progress board lives with the recording it reads (kvnb.progress).
+from .progress import ProgressBoard  # noqa: E402, F401
