@@ -201,7 +201,17 @@ def cmd_classroom(args: argparse.Namespace) -> int:
 
 
 def cmd_hub(args: argparse.Namespace) -> int:
-    from .hub import start_hub
+    from .hub import export_deployment, start_hub
+
+    if args.export:
+        if not args.nats_url:
+            print("kvnb: --export needs --nats-url: where the hub's users reach NATS, "
+                  "e.g. --nats-url nats://nats.kvnb.svc:4222", file=sys.stderr)
+            return 2
+        files = export_deployment(args.participants, args.export, nats_url=args.nats_url)
+        print(f"kvnb: wrote {', '.join(str(f) for f in files.values())} (mode 0600). "
+              "Next: deploy/jupyterhub/README.md.")
+        return 0
 
     if args.host not in _LOOPBACK:
         print(f"kvnb: WARNING: --host {args.host} makes the hub's login page reachable from other machines. "
@@ -272,6 +282,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sheet", help=f"write the join sheet (web logins) here, mode 0600 (default: {_DEFAULT_HUB_SHEET})")
     p.add_argument("--learner", help="the learner notebooks each participant gets (default: ./learner)")
     p.add_argument("--instructor-notebook", help="where the instructor lands (default: ./notebooks/instructor.ipynb)")
+    p.add_argument("--export", metavar="DIR",
+                   help="start nothing: write the NATS accounts, the hub's state and the join sheet for a hub "
+                        "elsewhere (TLJH, Zero to JupyterHub) into DIR")
+    p.add_argument("--nats-url", help="with --export: where users' servers reach NATS")
     p.set_defaults(func=cmd_hub)
     p = sub.add_parser("doctor", help="check the installation and the NATS connection; print each problem's fix")
     p.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for NATS_URL's server (default 3)")

@@ -57,7 +57,7 @@ from .errors import InvalidOption, NotSupported
 
 __all__ = [
     "INSTRUCTOR_NOTEBOOK", "STATE_VAR", "Hub", "HubState", "JoinSheetAuthenticator", "classroom_hook",  # noqa: F822
-    "configure", "find_proxy", "start_hub",
+    "configure", "export_deployment", "find_proxy", "setup_shared_bucket", "start_hub",
 ]
 
 STATE_VAR = "KVNB_HUB_STATE"  # the hub's config finds its state file (hashes, seeds, folders) here
@@ -228,18 +228,22 @@ def fill_home(state: HubState, user: str, home: Path) -> None:
 
 
 def classroom_hook(state_file: str | os.PathLike[str] | None = None, *, copy_notebooks: bool = True,
-                   home_template: str | None = None) -> Callable[[Any], Awaitable[None]]:
+                   home_template: str | None = None, learner_dir: str | None = None,
+                   instructor_notebook: str | None = None) -> Callable[[Any], Awaitable[None]]:
     """A JupyterHub ``pre_spawn_hook``: the user's server gets its NATS login and its notebooks.
 
     It sets ``NATS_URL``, ``NATS_NKEY_SEED``, ``NATS_INBOX_PREFIX`` and ``KVNB_CLASSROOM_USER`` (the
     instructor also ``KVNB_CLASSROOM_PARTICIPANTS``) in ``spawner.environment``; with
     ``copy_notebooks`` it fills the user's home (``home_template``, else the state's, else the
-    spawner's ``home_dir``) with the learner notebooks; the instructor lands on the instructor notebook.
+    spawner's ``home_dir``) with the learner notebooks (``learner_dir``, else the state's) and the
+    instructor's (``instructor_notebook``, else the state's); the instructor lands on it.
     """
     path = state_file
 
     async def pre_spawn_hook(spawner: Any) -> None:
         state = HubState.load(path)
+        state.learner_dir = learner_dir or state.learner_dir
+        state.instructor_notebook = instructor_notebook or state.instructor_notebook
         user = spawner.user.name
         env = state.env(user)  # raises for a user the classroom does not know: no server for them
         spawner.environment = {**(spawner.environment or {}), **env}  # a new dict: config values are shared
@@ -321,6 +325,59 @@ def configure(c: Any, state_file: str | os.PathLike[str] | None = None) -> None:
     c.Spawner.default_url = "/lab"
     c.Spawner.start_timeout = 120  # a room logging in at once on a small machine
     c.Spawner.http_timeout = 120
+
+
+# --- a hub elsewhere (TLJH, Zero to JupyterHub): the files it needs -------------------------------
+
+def export_deployment(participants: int, out_dir: str | os.PathLike[str], *, nats_url: str,
+                      limits: Any = None) -> dict[str, Path]:
+    """Write what a hub on another machine needs, into ``out_dir`` (0700; every file 0600).
+
+    - ``accounts.conf``: the classroom's accounts block (nkey public keys only) for the NATS servers
+      (``deploy/jupyterhub/z2jh/nats-values.yaml`` includes it);
+    - ``hub-state.json``: web password hashes and nkey seeds, for the hub (a Kubernetes secret);
+    - ``join-sheet.txt``: every user's web password, for the instructor.
+
+    Once NATS runs with those accounts, :func:`setup_shared_bucket` makes the shared bucket.
+    """
+    from .classroom import _seats, classroom_config
+
+    out = Path(out_dir).expanduser()
+    out.mkdir(parents=True, exist_ok=True, mode=0o700)
+    seats, instructor = _seats(participants)
+    text = classroom_config(seats, instructor, limits=limits)
+    accounts = text[text.index("accounts {"):]
+    passwords = {s.user: _web_password() for s in [*seats, instructor]}
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        hashes = dict(zip(passwords, pool.map(hash_password, passwords.values()), strict=True))
+    state = HubState(nats_url=nats_url, participants=[s.user for s in seats],
+                     users={s.user: {"password_hash": hashes[s.user], "seed": s.seed} for s in [*seats, instructor]})
+    files = {"accounts": out / "accounts.conf", "state": out / "hub-state.json", "sheet": out / "join-sheet.txt"}
+    _private_file(files["accounts"], "# kvnb classroom accounts: nkey public keys only\n" + accounts)
+    state.save(files["state"])
+    _private_file(files["sheet"], "\n".join(f"{u:<12} {p}" for u, p in passwords.items()) + "\n")
+    return files
+
+
+async def setup_shared_bucket(state: HubState, *, history: int = 10) -> None:
+    """Make the shared bucket ``class`` and each participant's read-only copy, logged in as the instructor."""
+    from nats.js import api
+
+    from .classroom import SHARED_BUCKET, SHARED_MAX_BYTES, _copy_config, participant_js_prefix
+    from .client import close_connection, connect
+
+    nc = await connect(state.nats_url, nkeys_seed_str=state.users[INSTRUCTOR]["seed"], name="kvnb-setup")
+    try:
+        for user in state.participants:  # the copies first: then they hold every message the bucket ever had
+            js = nc.jetstream(prefix=participant_js_prefix(user))
+            try:
+                await js.stream_info(f"KV_{SHARED_BUCKET}")
+            except Exception:
+                await js.add_stream(_copy_config(history))
+        await nc.jetstream().create_key_value(api.KeyValueConfig(bucket=SHARED_BUCKET, history=history,
+                                                                 max_bytes=SHARED_MAX_BYTES, direct=True))
+    finally:
+        await close_connection(nc)
 
 
 # --- running it all on one machine ------------------------------------------------------------------
@@ -526,3 +583,21 @@ def start_hub(participants: int, *, port: int = 8000, host: str = "127.0.0.1",
             room.stop()
         shutil.rmtree(work, ignore_errors=True)
         raise
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m kvnb.hub shared-bucket STATE_FILE``: make the shared bucket on a deployed NATS."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m kvnb.hub")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("shared-bucket", help="create the shared bucket and every participant's copy (once)")
+    p.add_argument("state_file", help="the hub-state.json that `kvnb hub --export` wrote")
+    args = parser.parse_args(argv)
+    asyncio.run(setup_shared_bucket(HubState.load(args.state_file)))
+    print("kvnb: shared bucket 'class' and every participant's copy are ready.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,267 @@
+"""The workshop hub against real servers: the classroom server, a real JupyterHub with its proxy, and
+(marked ``browser``) chromium logging participants in through the login page.
+
+Nothing here mocks NATS or JupyterHub: the hook runs against a real classroom server, the hub's login
+page answers real HTTP, and stopping the hub must leave no process behind.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import re
+import socket
+import stat
+import types
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import nats.errors
+import nats.js.errors
+import pytest
+import yaml
+from traitlets.config import Config
+
+import kvnb
+from kvnb.classroom import Classroom, participant_js_prefix, start_classroom
+from kvnb.deployments import resolve
+from kvnb.errors import InvalidOption
+from kvnb.hub import INSTRUCTOR, HubState, _state_for, classroom_hook, find_proxy
+
+pytest.importorskip("jupyterhub", reason="the hub needs JupyterHub: pip install -e '.[dev]'")
+pytestmark = pytest.mark.timeout(180)
+
+REPO = Path(__file__).resolve().parents[1]
+DEPLOY = REPO / "deploy" / "jupyterhub"
+FAST = 1.0
+DENIED = (nats.errors.NoRespondersError, nats.errors.TimeoutError, nats.js.errors.ServiceUnavailableError)
+
+
+def _has_proxy() -> bool:
+    try:
+        find_proxy()
+    except Exception:
+        return False
+    return True
+
+
+needs_proxy = pytest.mark.skipif(not _has_proxy(), reason="configurable-http-proxy is not installed: make hub")
+
+
+@pytest.fixture(scope="module")
+def room() -> Iterator[Classroom]:
+    started = start_classroom(2)
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture
+def state_file(room: Classroom, tmp_path: Path) -> Path:
+    passwords = {u: f"pw-{u}" for u in [*room.users, INSTRUCTOR]}
+    state = _state_for(room, passwords, homes=str(tmp_path / "homes" / "{username}"), learner_dir=str(REPO / "learner"),
+                       instructor_notebook=str(REPO / "notebooks" / "instructor.ipynb"))
+    return state.save(tmp_path / "hub-state.json")
+
+
+def _spawner(user: str, home: Path | None = None) -> types.SimpleNamespace:
+    """What the hook touches on a JupyterHub spawner: its user's name, environment, home, landing page."""
+    return types.SimpleNamespace(user=types.SimpleNamespace(name=user), environment={"KEEP": "1"},
+                                 home_dir=str(home) if home else "", default_url="")
+
+
+async def _login_env(env: dict[str, str]) -> kvnb.client.NATS:
+    """Connect exactly as a kernel with ``env`` would (kvnb reads NATS_URL, NATS_NKEY_SEED ...)."""
+    dep = resolve(env=env)
+    assert dep is not None
+    return await kvnb.connect(dep.url, **dep.connect_options())
+
+
+async def test_hook_gives_each_server_its_login_and_notebooks(room: Classroom, state_file: Path,
+                                                              tmp_path: Path) -> None:
+    hook = classroom_hook(state_file)
+    p1, teacher = _spawner("p1"), _spawner(INSTRUCTOR)
+    await hook(p1)
+    await hook(teacher)
+    assert p1.environment["KEEP"] == "1" and p1.environment["NATS_URL"] == room.local_url
+    assert p1.environment["NATS_NKEY_SEED"] == room.seat("p1").seed
+    assert p1.environment["NATS_INBOX_PREFIX"] == "_INBOX_p1" and p1.environment["KVNB_CLASSROOM_USER"] == "p1"
+    assert "KVNB_CLASSROOM_PARTICIPANTS" not in p1.environment
+    assert teacher.environment["KVNB_CLASSROOM_PARTICIPANTS"] == "2"
+    assert teacher.default_url == "/lab/tree/instructor.ipynb" and p1.default_url == "/lab"
+
+    home = tmp_path / "homes" / "p1"
+    learner = sorted(p.name for p in (REPO / "learner").glob("*.ipynb"))
+    assert sorted(p.name for p in home.glob("*.ipynb")) == learner
+    assert (tmp_path / "homes" / INSTRUCTOR / "instructor.ipynb").is_file()
+    # solutions stay out: the participant's copy is the learner copy
+    assert (home / "01_put_get.ipynb").read_text() == (REPO / "learner" / "01_put_get.ipynb").read_text()
+
+    # An edit survives the next spawn.
+    nb = json.loads((home / "01_put_get.ipynb").read_text())
+    nb["cells"][0]["source"] = ["my own notes\n"]
+    (home / "01_put_get.ipynb").write_text(json.dumps(nb))
+    await hook(_spawner("p1"))
+    assert "my own notes" in (home / "01_put_get.ipynb").read_text()
+
+    # The environment logs in as p1: p1's own account, not p2's, and the shared bucket reads.
+    nc = await _login_env(p1.environment)
+    teacher_nc = await room.connect(INSTRUCTOR)
+    try:
+        kv = await kvnb.open_bucket("hooked", nc=nc)
+        await kv.put("who", "p1")
+        theirs = await kvnb.open_bucket("hooked", nc=teacher_nc, js_prefix=participant_js_prefix("p1"))
+        assert (await theirs.get("who")).text == "p1"
+        with pytest.raises(DENIED):
+            await nc.jetstream(prefix=participant_js_prefix("p2"), timeout=FAST).stream_info("KV_hooked")
+    finally:
+        await nc.close()
+        await teacher_nc.close()
+
+
+async def test_hook_refuses_a_user_the_classroom_does_not_know(state_file: Path) -> None:
+    with pytest.raises(InvalidOption, match="not a user of this classroom"):
+        await classroom_hook(state_file)(_spawner("mallory"))
+
+
+def test_state_file_is_private_and_holds_no_clear_password(state_file: Path) -> None:
+    assert stat.S_IMODE(state_file.stat().st_mode) == 0o600
+    text = state_file.read_text()
+    assert "pw-p1" not in text and "$2b$" in text
+    assert HubState.load(state_file).participants == ["p1", "p2"]
+
+
+# --- deploy/jupyterhub: the files a TLJH or Zero to JupyterHub deployment uses -----------------------
+
+def _run_config(code: str, where: str) -> Config:
+    c = Config()
+    exec(compile(code, where, "exec"), {"c": c, "__name__": "jupyterhub_config"})
+    return c
+
+
+async def test_z2jh_values_hold_the_hook_and_it_runs(room: Classroom, state_file: Path) -> None:
+    values = yaml.safe_load((DEPLOY / "z2jh" / "values.yaml").read_text())
+    snippet = values["hub"]["extraConfig"]["kvnb"]
+    mount = values["hub"]["extraVolumeMounts"][0]
+    assert mount["mountPath"] == "/srv/kvnb" and mount["readOnly"] is True
+    assert values["hub"]["extraVolumes"][0]["secret"]["secretName"] == "kvnb-classroom"
+    post_start = " ".join(values["singleuser"]["lifecycleHooks"]["postStart"]["exec"]["command"])
+    assert "fill_workspace" in post_start
+    # The snippet as the hub runs it, pointed at this test's state file, against a real classroom.
+    c = _run_config(snippet.replace("/srv/kvnb/hub-state.json", str(state_file)), "hub.extraConfig.kvnb")
+    assert c.JupyterHub.authenticator_class.__name__ == "JoinSheetAuthenticator"
+    spawner = _spawner("p2")
+    await c.Spawner.pre_spawn_hook(spawner)
+    assert spawner.environment["NATS_NKEY_SEED"] == room.seat("p2").seed
+    nc = await _login_env(spawner.environment)
+    try:
+        kv = await kvnb.open_bucket("from_z2jh", nc=nc)
+        assert await kv.put("ok", "yes") >= 1
+    finally:
+        await nc.close()
+
+
+def test_nats_chart_values_make_a_jetstream_cluster_with_the_accounts() -> None:
+    values = yaml.safe_load((DEPLOY / "z2jh" / "nats-values.yaml").read_text())
+    config = values["config"]
+    assert config["cluster"] == {"enabled": True, "replicas": 3}
+    assert config["jetstream"]["enabled"] is True
+    include = config["merge"]["$include"]
+    mount = values["container"]["patch"][0]["value"]["mountPath"]
+    assert Path("/etc/nats-config", include).resolve().parent == Path(mount)
+    assert values["podTemplate"]["patch"][0]["value"]["secret"]["secretName"] == "kvnb-nats-accounts"
+
+
+async def test_tljh_config_runs_the_hook(room: Classroom, state_file: Path, tmp_path: Path) -> None:
+    code = (DEPLOY / "tljh" / "kvnb.py").read_text()
+    code = code.replace("/srv/kvnb/hub-state.json", str(state_file)).replace("/srv/kvnb/learner", str(REPO / "learner"))
+    code = code.replace("/srv/kvnb/instructor.ipynb", str(REPO / "notebooks" / "instructor.ipynb"))
+    code = code.replace("/home/jupyter-{username}", str(tmp_path / "tljh-{username}"))
+    c = _run_config(code, "tljh/kvnb.py")
+    assert c.JoinSheetAuthenticator.state_file == str(state_file)
+    spawner = _spawner(INSTRUCTOR)
+    await c.Spawner.pre_spawn_hook(spawner)  # no Unix user jupyter-instructor here: files stay ours
+    assert (tmp_path / f"tljh-{INSTRUCTOR}" / "instructor.ipynb").is_file()
+    assert spawner.environment["KVNB_CLASSROOM_PARTICIPANTS"] == "2"
+
+
+def test_export_writes_accounts_that_nats_server_accepts(tmp_path: Path) -> None:
+    from kvnb.hub import export_deployment
+    from kvnb.server import find_nats_server
+
+    files = export_deployment(3, tmp_path / "out", nats_url="nats://nats.example:4222")
+    assert all(stat.S_IMODE(f.stat().st_mode) == 0o600 for f in files.values())
+    conf = tmp_path / "server.conf"
+    conf.write_text(f"jetstream: {{ store_dir: {json.dumps(str(tmp_path / 'js'))} }}\n"
+                    "include out/accounts.conf\n")  # relative to the including file
+    import subprocess
+
+    checked = subprocess.run([str(find_nats_server()), "-t", "-c", str(conf)], capture_output=True, text=True,
+                             timeout=30)
+    assert checked.returncode == 0, checked.stderr + checked.stdout
+    state = HubState.load(files["state"])
+    assert state.participants == ["p1", "p2", "p3"] and state.nats_url == "nats://nats.example:4222"
+    assert "SU" not in files["accounts"].read_text()  # public keys only
+
+
+# --- a real hub ---------------------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return None  # a login answers with a redirect: keep it, to see where it points
+
+
+def _login(url: str, user: str, password: str) -> tuple[int, str]:
+    """Log in through the hub's login form; returns (status, where it points)."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), _NoRedirect())
+    with opener.open(f"{url}hub/login", timeout=30) as resp:
+        page = resp.read().decode()
+    xsrf = re.search(r'name="_xsrf"[^>]*value="([^"]+)"', page)
+    body = {"username": user, "password": password, **({"_xsrf": xsrf[1]} if xsrf else {})}
+    try:
+        with opener.open(f"{url}hub/login", urllib.parse.urlencode(body).encode(), timeout=30) as resp:
+            return resp.status, resp.url
+    except urllib.error.HTTPError as err:
+        return err.code, err.headers.get("Location", "")
+
+
+@needs_proxy
+def test_hub_logs_in_the_sheet_users_refuses_others_and_leaves_nothing(tmp_path: Path) -> None:
+    from kvnb.hub import start_hub
+
+    sheet = tmp_path / "sheet.txt"
+    hub = start_hub(2, port=_free_port(), sheet=sheet, learner_dir=REPO / "learner",
+                    instructor_notebook=REPO / "notebooks" / "instructor.ipynb")
+    try:
+        assert stat.S_IMODE(sheet.stat().st_mode) == 0o600
+        text = sheet.read_text()
+        assert hub.passwords["p1"] in text and hub.url in text
+        assert _login(hub.url, "p1", "wrong")[0] == 403
+        assert _login(hub.url, "nobody", hub.passwords["p1"])[0] == 403
+        status, where = _login(hub.url, "p1", hub.passwords["p1"])
+        assert status == 302 and "/hub/login" not in where
+        running = hub.processes()
+        assert len(running) >= 2  # the hub and its proxy
+        work = hub.work_dir
+    finally:
+        hub.stop()
+    assert not [p for p in running if Path(f"/proc/{p}").exists() and _zombie_free(p)]
+    assert not work.exists() and not sheet.exists() and not hub.room.is_running
+
+
+def _zombie_free(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
