@@ -43,12 +43,14 @@ import asyncio
 import concurrent.futures
 import html
 import json
+import logging
 import os
 import re
 import secrets
 import shutil
 import socket
 import stat
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -66,8 +68,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLASS_ACCOUNT", "SHARED_BUCKET", "Classroom", "Limits", "Seat", "classroom_config", "deliver_prefix",
-    "open_shared_bucket", "participant_js_prefix", "participant_limits", "prepare_instructor", "start_classroom",
+    "open_shared_bucket", "participant_js_prefix", "participant_limits", "prepare_instructor", "remove_source_floods",
+    "start_classroom",
 ]
+
+log = logging.getLogger("kvnb.classroom")
 
 CLASS_ACCOUNT = "CLASS"
 SHARED_BUCKET = "class"
@@ -81,6 +86,10 @@ MAX_PENDING = 4 * MiB  # bytes the server buffers for one connection that does n
 # A protocol line (CONNECT, PUB) may not be longer: a failed login logs at most this much of a name.
 MAX_CONTROL_LINE = 2048
 _STAMP = re.compile(r"^(?P<date>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(?P<frac>\d+))?(?P<zone>Z|[+-]\d\d:\d\d)$")
+# Sources per participant stream: each is a consumer the server makes itself, counted by no JetStream
+# limit (2,000 in one stream cost ~90 MB). Nothing in the course uses them; the guard removes more.
+MAX_SOURCES = 4
+GUARD_INTERVAL = 2.0  # seconds between the guard's looks at every participant's streams
 # Changes to a participant's copy of "class" its own user may not ask for.
 _COPY_API = ("CREATE", "UPDATE", "DELETE", "PURGE", "MSG.DELETE")
 
@@ -193,6 +202,7 @@ def classroom_config(participants: list[Seat], instructor: Seat, *, log_file: st
         "# kvnb classroom: generated at start; users log in with nkeys (public keys only here).",
         f"max_pending: {_size(MAX_PENDING)}",
         f"max_control_line: {MAX_CONTROL_LINE}",
+        "max_traced_msg_len: 128  # if someone turns tracing on, payloads (values) stay out of the log",
         f"max_payload: {_size(max(limits.max_payload, CLASS_LIMITS.max_payload))}",
         # Reservations, not only quotas: the server never promises more than the sum of the accounts'.
         f"jetstream: {{ max_memory_store: {_size(total_memory)}, max_file_store: {_size(total_file)} }}",
@@ -292,6 +302,17 @@ class Classroom:
         self.work_dir = work_dir
         self.limits = limits or participant_limits(len(participants))
         self._written: list[Path] = []  # join sheets and seed files: removed at stop()
+        self.guard_log: list[str] = []
+        """What the source guard removed (see :func:`remove_source_floods`)."""
+        self._guard_stop = threading.Event()
+        self._guard: threading.Thread | None = None
+
+    def start_guard(self, interval: float = GUARD_INTERVAL) -> None:
+        """Look at every participant's streams every ``interval`` s and remove source floods."""
+        if self._guard is None:
+            self._guard = threading.Thread(target=_guard, args=(self, self._guard_stop, interval),
+                                           name="kvnb-classroom-guard", daemon=True)
+            self._guard.start()
 
     @property
     def url(self) -> str:
@@ -395,6 +416,9 @@ class Classroom:
     def stop(self) -> None:
         """Stop the server and remove every file the classroom wrote: config, its store (when
         temporary), logs, join sheets and seed files."""
+        self._guard_stop.set()
+        if self._guard is not None:
+            self._guard.join(timeout=GUARD_INTERVAL + 5)
         self.server.stop()
         for path in self._written:
             if path.is_dir():
@@ -430,13 +454,16 @@ def _check_disk(where: Path, needed: int) -> None:
 
 
 def start_classroom(participants: int, *, host: str = HOST, port: int | None = None,
-                    store_dir: str | os.PathLike[str] | None = None, shared_history: int = 10) -> Classroom:
+                    store_dir: str | os.PathLike[str] | None = None, shared_history: int = 10,
+                    guard: bool = True) -> Classroom:
     """Start a classroom server with ``participants`` users (p1..pN) and an instructor.
 
     It listens on 127.0.0.1 unless ``host`` says otherwise (``"0.0.0.0"`` exposes it on every
     network the machine is on: only in a room you trust). The shared bucket ``class`` is created
     (history ``shared_history``) and copied into every participant's account; only the
     instructor can write it. Without ``store_dir`` the store is temporary and removed by ``stop()``.
+    ``guard``: a thread removes, every 2 s, participant streams with more than 4 sources
+    (:func:`remove_source_floods`).
     """
     if isinstance(participants, bool) or not isinstance(participants, int) or not 1 <= participants <= MAX_PARTICIPANTS:
         raise InvalidOption(f"participants must be an int from 1 to {MAX_PARTICIPANTS}, got {participants!r}. "
@@ -445,7 +472,7 @@ def start_classroom(participants: int, *, host: str = HOST, port: int | None = N
         raise InvalidOption(f"host must be an address like '127.0.0.1' or '0.0.0.0', got {host!r}.")
     seats, instructor = _seats(participants)
     limits = participant_limits(participants)
-    work = _process.temp_dir("classroom")
+    work = _process.temp_dir("classroom")  # its owner's pid in the name: swept if we die unannounced
     room: Classroom | None = None
     try:
         store = Path(store_dir).expanduser().resolve() if store_dir is not None else work / "store"
@@ -462,6 +489,8 @@ def start_classroom(participants: int, *, host: str = HOST, port: int | None = N
         # whose loop is already running (asyncio.run() would refuse there).
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             pool.submit(asyncio.run, _create_shared_bucket(room, shared_history)).result()
+        if guard:
+            room.start_guard()
     except BaseException:
         if room is not None:
             room.stop()
@@ -508,6 +537,53 @@ async def open_shared_bucket(nc: NATS | None = None, *, instructor: bool = False
 
     conn = nc if nc is not None else await default_connection()
     return await open_bucket(SHARED_BUCKET, nc=conn)
+
+
+async def remove_source_floods(nc: NATS, users: list[str], *, limit: int = MAX_SOURCES,
+                               timeout: float = 2.0) -> list[tuple[str, str, int]]:
+    """Delete every participant stream with more than ``limit`` sources (instructor connection ``nc``).
+
+    JetStream caps streams and consumers per account, but not the sources of a stream, and each
+    source is a consumer the server makes itself: the one way one participant could still take
+    gigabytes of the server's memory. Returns (user, stream, sources) for each stream removed.
+    """
+    removed: list[tuple[str, str, int]] = []
+    for user in users:
+        prefix, offset = participant_js_prefix(user), 0
+        while True:
+            msg = await nc.request(f"{prefix}.STREAM.LIST", json.dumps({"offset": offset}).encode(), timeout=timeout)
+            body = json.loads(msg.data or b"{}")
+            streams = body.get("streams") or []
+            for info in streams:
+                config = info.get("config", {})
+                count = len(config.get("sources") or [])
+                if count > limit:
+                    await nc.request(f"{prefix}.STREAM.DELETE.{config.get('name', '')}", b"", timeout=timeout)
+                    removed.append((user, str(config.get("name", "")), count))
+            offset += len(streams)
+            if not streams or offset >= int(body.get("total", 0)):
+                break
+    return removed
+
+
+def _guard(room: Classroom, stop: threading.Event, interval: float) -> None:
+    """The source guard's thread: its own loop and instructor connection, a look every ``interval`` s."""
+    async def run() -> None:
+        nc = await room.connect(room.instructor.user)
+        try:
+            while not stop.is_set():
+                try:
+                    for user, stream, count in await remove_source_floods(nc, room.users):
+                        room.guard_log.append(f"removed {user}'s stream {stream!r}: {count} sources "
+                                              f"(at most {MAX_SOURCES})")
+                        log.warning("classroom: %s", room.guard_log[-1])
+                except Exception as err:  # the server is stopping, or slow: look again next time
+                    log.debug("classroom guard: %r", err)
+                await asyncio.get_running_loop().run_in_executor(None, stop.wait, interval)
+        finally:
+            await nc.close()
+
+    asyncio.run(run())
 
 
 # --- the instructor's live view ---------------------------------------------------------------------

@@ -33,8 +33,10 @@ from nats.js import api
 import kvnb
 from kvnb import permissions
 from kvnb.classroom import (
+    GUARD_INTERVAL,
     LOG_FILES,
     MAX_CONTROL_LINE,
+    MAX_SOURCES,
     ActivityBoard,
     Classroom,
     _new_seed,
@@ -418,6 +420,26 @@ async def test_5_a_connection_that_never_reads_is_cut_at_the_pending_cap(room: C
                 pass
         finally:
             await publisher.close()
+
+
+async def test_5_streams_with_many_sources_are_removed_by_the_guard(
+        room: Classroom, logins: dict[str, kvnb.client.NATS]) -> None:
+    """Sources are the one consumer count JetStream does not cap: the classroom's guard removes floods."""
+    js1 = logins["p1"].jetstream(timeout=BOUND)
+    await js1.add_stream(api.StreamConfig(name="origin5", subjects=["origin5.>"]))
+    await js1.add_stream(api.StreamConfig(name="fair5", sources=[api.StreamSource(name="origin5")]))
+    flood = [api.StreamSource(name="origin5", filter_subject=f"origin5.{i}") for i in range(MAX_SOURCES * 10)]
+    await js1.add_stream(api.StreamConfig(name="flood5", sources=flood))  # the server takes it
+
+    async def removed() -> bool:  # deleted, and said so
+        return any("p1's stream 'flood5': 40 sources" in line for line in room.guard_log)
+
+    await until(removed, "the guard to remove the stream with 40 sources", timeout=4 * GUARD_INTERVAL + BOUND)
+    assert "flood5" not in [i.config.name for i in await js1.streams_info()]
+    names = [i.config.name for i in await js1.streams_info()]
+    assert "fair5" in names and "origin5" in names  # a stream with a few sources is left alone
+    for name in ("fair5", "origin5"):
+        await js1.delete_stream(name)
 
 
 # --- 6. a participant answering the instructor's requests about its account ----------------------
