@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from .bucket import KV
     from .watch import Watch
 
-__all__ = ["BUCKET", "NOT_YET", "PASSED", "UNTRIED", "ProgressBoard", "exercises", "instrument", "recording"]
+__all__ = ["BUCKET", "NOT_YET", "PASSED", "UNTRIED", "ProgressBoard", "exercises", "instrument", "record", "recording"]
 
 log = logging.getLogger("kvnb.progress")
 BUCKET = "progress"
@@ -163,6 +163,15 @@ async def _write(kv: KV, attempt: _Attempt) -> None:
             return
         except Conflict:
             continue
+
+
+async def record(exercise: str, passed: bool, *, nc: NATS | None = None, title: str | None = None) -> None:
+    """Record one attempt at ``exercise`` now, in the account ``nc`` logs in to (default: the kernel's).
+
+    What every check does in the background; call it yourself to simulate participants (a demo, a
+    benchmark). Unlike the background recording, errors here are raised.
+    """
+    await _write(await _open(nc), _Attempt(exercise, title or exercise, passed, time.time()))
 
 
 def _title(result: Any, fallback: str) -> str:
