@@ -321,7 +321,9 @@ def configure(c: Any, state_file: str | os.PathLike[str] | None = None) -> None:
     c.JupyterHub.spawner_class = _spawner_class()
     c.Spawner.pre_spawn_hook = classroom_hook(state_path)
     c.Spawner.cmd = [str(Path(sys.executable).parent / "jupyterhub-singleuser")]
-    c.Spawner.args = json.loads(env.get("KVNB_HUB_SINGLEUSER_ARGS", "[]"))
+    # JupyterLab refuses to run as root unless told; containers and CI machines often are root.
+    as_root = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
+    c.Spawner.args = [*as_root, *json.loads(env.get("KVNB_HUB_SINGLEUSER_ARGS", "[]"))]
     c.Spawner.default_url = "/lab"
     c.Spawner.start_timeout = 120  # a room logging in at once on a small machine
     c.Spawner.http_timeout = 120

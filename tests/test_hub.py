@@ -7,9 +7,12 @@ page answers real HTTP, and stopping the hub must leave no process behind.
 
 from __future__ import annotations
 
+import asyncio
 import http.cookiejar
 import json
+import os
 import re
+import shutil
 import socket
 import stat
 import types
@@ -265,3 +268,144 @@ def _zombie_free(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+# --- end to end: a real hub, chromium, two participants and the instructor ------------------------------
+
+HUB_BOUND = 120.0  # seconds for a hub login + a server spawn + JupyterLab loading, on a busy 2-core machine
+BOARD_BOUND = 10.0  # seconds the board may take to show a check (it takes well under a second: printed)
+
+_CHECK_SHOWN_JS = """(text) => Array.from(document.querySelectorAll('.jp-OutputArea-output'))
+  .some(e => e.innerText.includes(text))"""
+_RUN_CELL_JS = """(code) => {
+  const nb = window.jupyterapp.shell.currentWidget;
+  const model = nb.content.model;
+  model.sharedModel.insertCell(model.cells.length, {cell_type: 'code', source: code});
+  nb.content.activeCellIndex = model.cells.length - 1;
+  window.jupyterapp.commands.execute('notebook:run-cell');
+}"""
+# The board's cells for a participant: what the DOM shows once both checks arrived.
+_BOARD_SHOWS_JS = """() => {
+  const rows = Array.from(document.querySelectorAll('.kvnb-progress tr'));
+  const row = (u) => rows.find(r => {
+    const c = r.querySelector('.kvnb-progress-user'); return c && c.innerText === u; });
+  const p1 = row('p1'), p2 = row('p2');
+  return !!p1 && !!p2 && !!p1.querySelector('.kvnb-progress-passed') && !!p2.querySelector('.kvnb-progress-not-yet');
+}"""
+
+
+async def _hub_page(browser: object, hub: object, user: str, password: str) -> object:
+    """Log ``user`` in through the hub's login page; returns the page once their JupyterLab has loaded."""
+    from tests.browser.conftest import PAGE_READY_TIMEOUT
+
+    context = await browser.new_context(viewport={"width": 1280, "height": 1000})  # type: ignore[attr-defined]
+    page = await context.new_page()
+    page.set_default_timeout(HUB_BOUND * 1000)
+    await page.goto(f"{hub.url}hub/login", wait_until="domcontentloaded")  # type: ignore[attr-defined]
+    await page.fill("#username_input", user)
+    await page.fill("#password_input", password)
+    await page.click("#login_submit")
+    if password != hub.passwords.get(user):  # type: ignore[attr-defined]
+        return page
+    await page.wait_for_url(f"**/user/{user}/lab**", timeout=HUB_BOUND * 1000, wait_until="commit")
+    await page.wait_for_function("() => !!(window.jupyterapp && window.jupyterapp.shell)",
+                                 timeout=PAGE_READY_TIMEOUT * 1000, polling=50)
+    return page
+
+
+async def _open_in_lab(page: object, path: str) -> None:
+    from tests.browser.conftest import _DOC_OPEN_JS, _KERNEL_READY_JS, PAGE_READY_TIMEOUT
+
+    await page.evaluate("(p) => window.jupyterapp.commands.execute('docmanager:open', {path: p})", path)  # type: ignore[attr-defined]
+    for js in (_DOC_OPEN_JS, _KERNEL_READY_JS):
+        await page.wait_for_function(js, arg=path, timeout=PAGE_READY_TIMEOUT * 1000, polling=50)  # type: ignore[attr-defined]
+
+
+async def _run_cell(page: object, code: str, shows: str, what: str) -> None:
+    await page.evaluate(_RUN_CELL_JS, code)  # type: ignore[attr-defined]
+    try:
+        await page.wait_for_function(_CHECK_SHOWN_JS, arg=shows, timeout=60_000, polling=50)  # type: ignore[attr-defined]
+    except Exception:
+        outputs = await page.evaluate(  # type: ignore[attr-defined]
+            "() => Array.from(document.querySelectorAll('.jp-OutputArea-output')).map(e => e.innerText).slice(-5)")
+        pytest.fail(f"{what}: {shows!r} not shown within 60 s; last outputs: {outputs}")
+
+
+@pytest.mark.browser
+@needs_proxy
+@pytest.mark.timeout(420)
+async def test_end_to_end_two_participants_and_the_instructor_board(tmp_path: Path) -> None:
+    import time
+
+    from kvnb.hub import start_hub
+    from tests.browser.conftest import CHROMIUM_FLAGS, OUTPUT_DIR, SETTING_OVERRIDES, playwright_api
+
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed. Fix: `make test` installs it (apt-get install -y chromium).")
+    hub = await asyncio.to_thread(
+        start_hub, 2, port=_free_port(), sheet=None, learner_dir=REPO / "learner",
+        instructor_notebook=REPO / "notebooks" / "instructor.ipynb",
+        singleuser_args=["--LabApp.expose_app_in_browser=True", "--LanguageServerManager.autodetect=False"])
+    for user in ("p1", "p2", INSTRUCTOR):  # quiet JupyterLab: no news toast, no autosave
+        labconfig = hub.home(user) / ".jupyter" / "labconfig"
+        labconfig.mkdir(parents=True)
+        (labconfig / "default_setting_overrides.json").write_text(json.dumps(SETTING_OVERRIDES))
+    pw = await playwright_api.async_playwright().start()
+    home = tmp_path / "chromium-home"
+    home.mkdir()
+    browser = await pw.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS,
+                                       env={"HOME": str(home), "XDG_CONFIG_HOME": str(home / "c"),
+                                            "XDG_CACHE_HOME": str(home / "k"), "PATH": os.environ.get("PATH", "")})
+    OUTPUT_DIR.mkdir(parents=True, exist_ok=True)
+    running: list[int] = []
+    try:
+        # A wrong password: the login page again, with JupyterHub's refusal.
+        refused = await _hub_page(browser, hub, "p1", "not-the-password")
+        await refused.wait_for_selector(".alert-danger, #login_error, .login_error", timeout=30_000)
+        assert "/hub/login" in refused.url
+        await refused.screenshot(path=str(OUTPUT_DIR / "hub-login-refused.png"))
+
+        # The instructor lands on the instructor notebook, and starts the board.
+        teacher = await _hub_page(browser, hub, INSTRUCTOR, hub.passwords[INSTRUCTOR])
+        assert teacher.url.split("?")[0].endswith("/lab/tree/instructor.ipynb")
+        await _open_in_lab(teacher, "instructor.ipynb")
+        await _run_cell(teacher, "import os, kvnb\nfrom kvnb.classroom import ProgressBoard, prepare_instructor\n"
+                        "users = [f'p{i}' for i in range(1, int(os.environ['KVNB_CLASSROOM_PARTICIPANTS']) + 1)]\n"
+                        "nc = prepare_instructor(await kvnb.connect(), users)\nboard = ProgressBoard(nc, users)\n"
+                        "display(board)\nprint('board for', users)", "board for ['p1', 'p2']", "the instructor's board")
+        await teacher.wait_for_selector(".kvnb-progress", timeout=30_000)
+
+        # Two participants log in, open their own learner notebook and run an exercise check there.
+        pages = {}
+        for user in ("p1", "p2"):
+            pages[user] = await _hub_page(browser, hub, user, hub.passwords[user])
+            await _open_in_lab(pages[user], "01_put_get.ipynb")
+        await _run_cell(pages["p1"], "import kvnb\nkvnb.checks.temp_pattern('sensors.*.temp')", "well done",
+                        "p1's passing check")
+        await _run_cell(pages["p2"], "import kvnb\nkvnb.checks.temp_pattern('sensors.>')", "not yet",
+                        "p2's failing check")
+        checked = time.monotonic()
+        await teacher.wait_for_function(_BOARD_SHOWS_JS, timeout=BOARD_BOUND * 1000, polling=25)
+        print(f"\nthe board showed both checks {time.monotonic() - checked:.2f} s after the second one's output")
+        await pages["p1"].screenshot(path=str(OUTPUT_DIR / "hub-participant-notebook.png"))
+        await teacher.locator(".kvnb-progress").first.screenshot(path=str(OUTPUT_DIR / "hub-progress-board.png"))
+
+        # p2's kernel cannot open p1's buckets: p1's account is not reachable from p2's.
+        await _run_cell(pages["p2"], "nc = await kvnb.client.default_connection()\ntry:\n"
+                        "    await nc.jetstream(prefix='$JS.p1.API', timeout=1).stream_info('KV_progress')\n"
+                        "    print('OPENED p1')\nexcept Exception as err:\n    print('refused:', type(err).__name__)\n"
+                        "print('own progress keys:', await (await kvnb.open_bucket('progress')).keys())",
+                        "own progress keys: ['temp_pattern']", "p2 reaching for p1's buckets")
+        shown = await pages["p2"].evaluate(
+            "() => Array.from(document.querySelectorAll('.jp-OutputArea-output')).map(e => e.innerText).join('\\n')")
+        assert "refused:" in shown and "OPENED p1" not in shown
+        running = hub.processes()
+        assert len(running) >= 5  # hub, proxy, three users' servers (and their kernels)
+    finally:
+        await browser.close()
+        await pw.stop()
+        await asyncio.to_thread(hub.stop)
+    left = [p for p in running if _zombie_free(p)]
+    assert not left, f"still running after the hub stopped: {left}"
+    assert not hub.room.is_running and not hub.work_dir.exists()
