@@ -310,6 +310,7 @@ async def _hub_page(browser: object, hub: object, user: str, password: str) -> o
     await page.wait_for_url(f"**/user/{user}/lab**", timeout=HUB_BOUND * 1000, wait_until="commit")
     await page.wait_for_function("() => !!(window.jupyterapp && window.jupyterapp.shell)",
                                  timeout=PAGE_READY_TIMEOUT * 1000, polling=50)
+    await page.evaluate("async () => { await window.jupyterapp.restored; }")  # every plugin active
     return page
 
 
