@@ -257,7 +257,8 @@ def render_board(rows: dict[str, dict[str, dict[str, Any]]], errors: dict[str, s
     """HTML: participants × exercises, attempts in each cell, and a last row counting who is stuck."""
     colors = {PASSED: "#1b7f3b", NOT_YET: "#b35900", UNTRIED: "#999"}
     marks = {PASSED: "✓", NOT_YET: "✗", UNTRIED: "·"}
-    head = "".join(f"<th title='{html.escape(name)}'>{html.escape(label)}</th>" for name, label in columns)
+    head = "".join(f"<th title='{html.escape(name)}' style='padding:0 5px'>{html.escape(label)}</th>"
+                   for name, label in columns)
     out = ["<div class='kvnb-progress'>", note,
            "<table style='border-collapse:collapse;font-size:12px'>",
            f"<tr><th>participant</th>{head}<th>passed</th></tr>"]
