@@ -102,6 +102,40 @@ def markdown(rows: Sequence[Mapping[str, Any]], *, seconds: float, command: str)
         "  difference is the watcher. *Missed* compares each watcher's revisions with the stream's contents.",
         "- **Widgets**: from `bench/bench_widgets.py` (see its docstring).",
         "- **Notebook suite**: `pytest notebooks --nbval-lax --kvnb-server` in a subprocess, wall time.",
+        "- **Classroom**: `bench/bench_classroom.py` (see its docstring): N simulated participants, each logged in",
+        "  to its own account, for 60 s against one classroom server; what the figures mean for a workshop's",
+        "  size is in [deploy/jupyterhub/README.md](../deploy/jupyterhub/README.md#when-one-server-is-not-enough).",
         "",
     ]
     return "\n".join(out)
+
+
+def _sections(text: str) -> list[tuple[str, str]]:
+    """``(title, text)`` of each ``## `` section of a page (title "" for what comes before the first)."""
+    parts: list[tuple[str, str]] = []
+    title, lines = "", []
+    for line in text.splitlines(keepends=True):
+        if line.startswith("## "):
+            parts.append((title, "".join(lines)))
+            title, lines = line[3:].strip(), []
+        lines.append(line)
+    parts.append((title, "".join(lines)))
+    return parts
+
+
+def merge_sections(old: str, new: str) -> str:
+    """``old`` page with the benchmark sections of ``new`` put in (replaced, or added before the method)."""
+    fresh = dict(_sections(new))
+    fresh.pop("", None)
+    method = "How each figure is measured"
+    out, placed = [], set()
+    for title, body in _sections(old):
+        if title == method:
+            out += [fresh[t] for t in fresh if t not in placed and t != method]
+            placed.update(fresh)
+            out.append(fresh.get(method, body))
+            continue
+        out.append(fresh.get(title, body) if title else body)
+        placed.add(title)
+    out += [fresh[t] for t in fresh if t not in placed]
+    return "".join(out)
