@@ -126,6 +126,15 @@ async def test_hook_gives_each_server_its_login_and_notebooks(room: Classroom, s
         await teacher_nc.close()
 
 
+def test_nkey_seed_variable_logs_in_and_never_shows(room: Classroom) -> None:
+    seed = room.seat("p1").seed
+    dep = resolve(env={"NATS_URL": room.local_url, "NATS_NKEY_SEED": seed})
+    assert dep is not None and dep.connect_options()["nkeys_seed_str"] == seed
+    assert seed not in repr(dep) and seed not in str(dep) and "NATS_NKEY_SEED" in str(dep)
+    with pytest.raises(InvalidOption, match="starts with 'SU'"):
+        resolve(env={"NATS_URL": room.local_url, "NATS_NKEY_SEED": "p1-password"}).connect_options()  # type: ignore[union-attr]
+
+
 async def test_hook_refuses_a_user_the_classroom_does_not_know(state_file: Path) -> None:
     with pytest.raises(InvalidOption, match="not a user of this classroom"):
         await classroom_hook(state_file)(_spawner("mallory"))
@@ -410,3 +419,56 @@ async def test_end_to_end_two_participants_and_the_instructor_board(tmp_path: Pa
     left = [p for p in running if _zombie_free(p)]
     assert not left, f"still running after the hub stopped: {left}"
     assert not hub.room.is_running and not hub.work_dir.exists()
+
+
+@needs_proxy
+def test_sigterm_to_kvnb_hub_stops_everything_it_started(tmp_path: Path) -> None:
+    """`kvnb hub` in a terminal: a participant's server is running when SIGTERM arrives; nothing survives."""
+    import signal
+    import sys
+    import time
+
+    from kvnb import _process
+    from kvnb.hub import _descendants
+
+    port = _free_port()
+    sheet = tmp_path / "sheet.txt"
+    log = tmp_path / "kvnb-hub.log"
+    proc = _process.spawn([sys.executable, "-m", "kvnb.cli", "hub", "--participants", "1", "--port", str(port),
+                           "--sheet", str(sheet)], log_path=log, cwd=REPO)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        assert _process.wait_until(sheet.exists, timeout=HUB_BOUND, interval=0.1, alive=lambda: proc.poll() is None), \
+            f"kvnb hub did not start: {log.read_text()[-2000:]}"
+        password = next(line.split()[1] for line in sheet.read_text().splitlines() if line.strip().startswith("p1 "))
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        page = opener.open(f"{url}hub/login", timeout=30).read().decode()
+        xsrf = re.search(r'name="_xsrf"[^>]*value="([^"]+)"', page)
+        body = {"username": "p1", "password": password, **({"_xsrf": xsrf[1]} if xsrf else {})}
+        opener.open(f"{url}hub/login", urllib.parse.urlencode(body).encode(), timeout=HUB_BOUND).read()
+
+        def user_server_running() -> bool:
+            return any("jupyterhub-singleuser" in _cmdline(p) for p in _descendants(proc.pid))
+
+        assert _process.wait_until(user_server_running, timeout=HUB_BOUND, interval=0.2), "p1's server never started"
+        tree = [proc.pid, *_descendants(proc.pid)]
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while [p for p in tree if _zombie_free(p)] and time.monotonic() < deadline:
+        time.sleep(0.05)  # children of the hub may take a moment to be reaped by init
+    assert not [p for p in tree if _zombie_free(p)], f"left running: {[_cmdline(p) for p in tree if _zombie_free(p)]}"
+    assert proc.returncode == 0 and not sheet.exists()
+    assert "hub stopped" in log.read_text()
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
