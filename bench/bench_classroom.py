@@ -101,14 +101,43 @@ async def _timed(what: str, tally: Tally, coro: Any) -> Any:
         return None
 
 
-async def _participant(room: Classroom, user: str, others: list[str], tally: Tally, start: float,
-                       end: float) -> None:
-    nc = await room.connect(user)
+@dataclass
+class Clock:
+    """The load starts once every participant is connected and watching: setup is not measured."""
+
+    expected: int
+    ready: int = 0
+    go: asyncio.Event = field(default_factory=asyncio.Event)
+    start: float = 0.0
+    end: float = 0.0
+    seconds: float = 60.0
+
+    async def arrive(self) -> None:
+        self.ready += 1
+        if self.ready == self.expected:
+            self.start = time.monotonic() + 0.5
+            self.end = self.start + self.seconds
+            self.go.set()
+        await self.go.wait()
+
+
+async def _participant(room: Classroom, user: str, others: list[str], tally: Tally, clock: Clock) -> None:
+    nc = None
     try:
+        nc = await room.connect(user)
         kv = await kvnb.open_bucket("bench", history=5, nc=nc)
         shared = await open_shared_bucket(nc)
         watch = Watch(nc, bucket="bench", updates_only=True)
         await watch.start()
+    except Exception as err:
+        tally.error("setup", err)
+        await clock.arrive()
+        if nc is not None:
+            await close_connection(nc)
+        return
+    await clock.arrive()
+    start, end = clock.start, clock.end
+    try:
 
         async def follow() -> None:
             async for entry in watch:
@@ -185,12 +214,13 @@ async def _participant(room: Classroom, user: str, others: list[str], tally: Tal
         await close_connection(nc)
 
 
-async def _instructor(room: Classroom, end: float, tally: Tally) -> None:
+async def _instructor(room: Classroom, clock: Clock, tally: Tally) -> None:
     nc = await room.connect("instructor")
     try:
         shared = await open_shared_bucket(nc, instructor=True)
+        await clock.go.wait()
         n = 0
-        while time.monotonic() < end:
+        while time.monotonic() < clock.end:
             n += 1
             await _timed("announcement", tally, shared.put("announcement", f"note {n}"))
             await asyncio.sleep(5.0)
@@ -205,24 +235,35 @@ async def _measure(participants: int, seconds: float) -> dict[str, Any]:
         me = _ProcStat(os.getpid())
         tally = Tally()
         users = room.users
-        start = time.monotonic() + 3.0  # every participant connected before the clock starts
-        end = start + seconds
+        clock = Clock(expected=len(users), seconds=seconds)
         rss_peak = 0
+        lags: list[float] = []
+        load: list[float] = []
 
         async def sample() -> None:
+            # Server memory once a second; this process's loop lag (how late a 10 ms sleep wakes up):
+            # what a put's latency includes on top of the server's answer.
             nonlocal rss_peak
-            while time.monotonic() < end + 1:
-                rss_peak = max(rss_peak, server.rss())
-                await asyncio.sleep(1.0)
+            await clock.go.wait()
+            load.append(os.getloadavg()[0])
+            next_rss = 0.0
+            while time.monotonic() < clock.end:
+                t0 = time.monotonic()
+                await asyncio.sleep(0.01)
+                lags.append(time.monotonic() - t0 - 0.01)
+                if t0 >= next_rss:
+                    rss_peak, next_rss = max(rss_peak, server.rss()), t0 + 1.0
+            load.append(os.getloadavg()[0])
 
         cpu0: dict[str, float] = {}
 
         async def mark_start() -> None:
-            await asyncio.sleep(max(0.0, start - time.monotonic()))
+            await clock.go.wait()
+            await asyncio.sleep(max(0.0, clock.start - time.monotonic()))
             cpu0.update(server=server.cpu(), client=me.cpu(), t=time.monotonic())
 
-        tasks = [_participant(room, u, [o for o in users if o != u], tally, start, end) for u in users]
-        await asyncio.gather(mark_start(), sample(), _instructor(room, end, tally), *tasks)
+        tasks = [_participant(room, u, [o for o in users if o != u], tally, clock) for u in users]
+        await asyncio.gather(mark_start(), sample(), _instructor(room, clock, tally), *tasks)
         wall = time.monotonic() - cpu0["t"]
         server_cpu = (server.cpu() - cpu0["server"]) / wall
         client_cpu = (me.cpu() - cpu0["client"]) / wall
@@ -230,7 +271,9 @@ async def _measure(participants: int, seconds: float) -> dict[str, Any]:
         await asyncio.to_thread(room.stop)
     lat = sorted(tally.latencies)
     q = statistics.quantiles(lat, n=100) if len(lat) >= 100 else [float("nan")] * 99
+    lag = statistics.quantiles(lags, n=100) if len(lags) >= 100 else [float("nan")] * 99
     return {
+        "loop_lag_p99": lag[98], "load": max(load) if load else float("nan"),
         "participants": participants, "seconds": seconds, "puts": len(lat), "p50": q[49], "p99": q[98],
         "max": lat[-1] if lat else float("nan"), "server_cpu": server_cpu, "client_cpu": client_cpu,
         "rss": rss_peak, "errors": sum(tally.errors.values()), "error_kinds": tally.errors,
@@ -246,7 +289,9 @@ def _rows(result: dict[str, Any]) -> list[Row]:
     goal = n <= 50
     note = (f"{result['puts']:,} puts of {result['expected_puts']:,} scheduled in {result['seconds']:.0f} s, "
             f"max {result['max'] * 1000:.0f} ms; server CPU {result['server_cpu'] * 100:.0f}% of a core, "
-            f"peak RSS {result['rss'] / 2**20:.0f} MiB; this client process {result['client_cpu'] * 100:.0f}%; "
+            f"peak RSS {result['rss'] / 2**20:.0f} MiB; this client process {result['client_cpu'] * 100:.0f}% "
+            f"(its event loop woke up to {result['loop_lag_p99'] * 1000:.0f} ms late, p99); "
+            f"machine load average {result['load']:.1f} on {os.cpu_count()} cores; "
             f"{result['races']} races, {result['lost_updates']} lost updates; watches delivered "
             f"{result['watched']:,} ({result['foreign_in_watch']} not the participant's own); "
             f"{result['shared_reads']:,} shared reads, {result['progress']:,} progress records; "
