@@ -53,6 +53,7 @@ DENIED = (nats.errors.NoRespondersError, nats.errors.TimeoutError, nats.js.error
           nats.js.errors.NotFoundError)
 OP_TIMEOUT = 5.0  # a single operation slower than this counts as an error
 P99_GOAL = 0.025
+BASELINE_SECONDS = 30.0  # one participant alone: 150 puts, enough for a p99
 
 
 @dataclass
@@ -284,7 +285,7 @@ async def _measure(participants: int, seconds: float) -> dict[str, Any]:
     }
 
 
-def _rows(result: dict[str, Any]) -> list[Row]:
+def _rows(result: dict[str, Any], baseline: dict[str, Any] | None = None) -> list[Row]:
     n = result["participants"]
     goal = n <= 50
     note = (f"{result['puts']:,} puts of {result['expected_puts']:,} scheduled in {result['seconds']:.0f} s, "
@@ -297,6 +298,9 @@ def _rows(result: dict[str, Any]) -> list[Row]:
             f"{result['shared_reads']:,} shared reads, {result['progress']:,} progress records; "
             f"{result['errors']} errors{(' ' + json.dumps(result['error_kinds'])) if result['errors'] else ''}; "
             f"{result['cross_reads']} of {result['probes']} cross-account reads succeeded")
+    if baseline is not None:
+        note += (f"; baseline on this machine in the same run, 1 participant alone: p50 "
+                 f"{baseline['p50'] * 1000:.1f} ms, p99 {baseline['p99'] * 1000:.1f} ms")
     p99 = row(GROUP, f"{n} participants: put latency p99", kvnb=result["p99"], raw=None, unit="s",
               max_abs=P99_GOAL if goal else None, note=note)
     clean = result["errors"] == 0 and result["cross_reads"] == 0 and result["lost_updates"] == 0 \
@@ -312,11 +316,15 @@ def run(sizes: list[int] | None = None, seconds: float = SECONDS) -> list[Row]:
     """Measure each class size in turn (default 50 then 200) and return the table rows."""
     os.environ.pop("NATS_URL", None)
     rows: list[Row] = []
+    # What this (shared, busy) machine gives one participant alone: the floor the class sizes compare to.
+    baseline = asyncio.run(_measure(1, min(seconds, BASELINE_SECONDS)))
+    print(f"[bench] classroom baseline: p50 {baseline['p50'] * 1000:.2f} ms, p99 {baseline['p99'] * 1000:.2f} ms",
+          flush=True)
     for n in sizes or SIZES:
         result = asyncio.run(_measure(n, seconds))
         print(f"[bench] classroom {n}: " + json.dumps({k: v for k, v in result.items() if k != "error_kinds"}),
               flush=True)
-        rows += _rows(result)
+        rows += _rows(result, baseline)
     return rows
 
 
