@@ -162,7 +162,10 @@ async def test_z2jh_values_hold_the_hook_and_it_runs(room: Classroom, state_file
     assert mount["mountPath"] == "/srv/kvnb" and mount["readOnly"] is True
     assert values["hub"]["extraVolumes"][0]["secret"]["secretName"] == "kvnb-classroom"
     post_start = " ".join(values["singleuser"]["lifecycleHooks"]["postStart"]["exec"]["command"])
-    assert "fill_workspace" in post_start
+    assert "fill_workspace" in post_start and "/opt/kvnb/learner" in post_start
+    user_image = (DEPLOY / "z2jh" / "user.Dockerfile").read_text()
+    assert "COPY learner ./learner" in user_image and "WORKDIR /opt/kvnb" in user_image  # what postStart copies
+    assert "kvnb" in (DEPLOY / "z2jh" / "hub.Dockerfile").read_text()
     # The snippet as the hub runs it, pointed at this test's state file, against a real classroom.
     c = _run_config(snippet.replace("/srv/kvnb/hub-state.json", str(state_file)), "hub.extraConfig.kvnb")
     assert c.JupyterHub.authenticator_class.__name__ == "JoinSheetAuthenticator"
