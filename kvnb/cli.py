@@ -224,7 +224,7 @@ def cmd_hub(args: argparse.Namespace) -> int:
               flush=True)
         hub = start_hub(args.participants, port=args.port, host=args.host,
                         sheet=Path(args.sheet) if args.sheet else _DEFAULT_HUB_SHEET,
-                        learner_dir=args.learner, instructor_notebook=args.instructor_notebook)
+                        learner_dir=args.learner, instructor_notebook=args.instructor_notebook, homes=args.homes)
         print(f"kvnb: JupyterHub at {hub.url} (log {hub.log_path}); classroom server at {hub.room.url}.")
         print(f"kvnb: join sheet (user names and web passwords, readable by you only) written to {hub.sheet_path}; "
               "it is removed when the hub stops.")
@@ -282,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sheet", help=f"write the join sheet (web logins) here, mode 0600 (default: {_DEFAULT_HUB_SHEET})")
     p.add_argument("--learner", help="the learner notebooks each participant gets (default: ./learner)")
     p.add_argument("--instructor-notebook", help="where the instructor lands (default: ./notebooks/instructor.ipynb)")
+    p.add_argument("--homes", metavar="DIR",
+                   help="keep every user's home (their notebooks) here across runs "
+                        "(default: temporary, removed at stop)")
     p.add_argument("--export", metavar="DIR",
                    help="start nothing: write the NATS accounts, the hub's state and the join sheet for a hub "
                         "elsewhere (TLJH, Zero to JupyterHub) into DIR")

@@ -433,7 +433,7 @@ class Hub:
     @property
     def homes(self) -> Path:
         """The folder holding each user's home (one-machine mode)."""
-        return self.work_dir / "homes"
+        return Path(self.state.homes).parent
 
     def home(self, user: str) -> Path:
         return Path(self.state.homes.format(username=user))
@@ -516,13 +516,15 @@ def _wait_ready(proc: Any, url: str, log: Path, timeout: float) -> None:
 
 def start_hub(participants: int, *, port: int = 8000, host: str = "127.0.0.1",
               sheet: str | os.PathLike[str] | None = None, learner_dir: str | os.PathLike[str] | None = None,
-              instructor_notebook: str | os.PathLike[str] | None = None,
+              instructor_notebook: str | os.PathLike[str] | None = None, homes: str | os.PathLike[str] | None = None,
               singleuser_args: Sequence[str] = (), timeout: float = START_TIMEOUT) -> Hub:
     """Start the classroom server and a JupyterHub in front of it on ``host:port``; return once it answers.
 
     ``learner_dir`` (default ``./learner``) holds the learner notebooks each participant gets;
     ``instructor_notebook`` (default ``./notebooks/instructor.ipynb``) is where the instructor lands.
     ``sheet``: where to write the join sheet (web logins, 0600); None writes none.
+    ``homes``: the folder holding every user's home, kept when the hub stops (their notebooks survive
+    to the next run, where an edited copy is never replaced); default: a temporary folder, removed.
     ``singleuser_args`` go to every user's JupyterLab.
     """
     _jupyterhub()
@@ -542,9 +544,9 @@ def start_hub(participants: int, *, port: int = 8000, host: str = "127.0.0.1",
     try:
         room = start_classroom(participants)  # NATS stays on loopback: only the hub's servers connect to it
         passwords = {u: _web_password() for u in [*room.users, INSTRUCTOR]}
-        homes = work / "homes"
-        homes.mkdir(mode=0o700)
-        state = _state_for(room, passwords, homes=str(homes / "{username}"), learner_dir=str(learner.resolve()),
+        home_root = Path(homes).expanduser().resolve() if homes is not None else work / "homes"
+        home_root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        state = _state_for(room, passwords, homes=str(home_root / "{username}"), learner_dir=str(learner.resolve()),
                            instructor_notebook=str(instructor_nb.resolve()))
         state_file = state.save(work / "hub-state.json")
         config = work / "jupyterhub_config.py"

@@ -257,7 +257,7 @@ def test_hub_logs_in_the_sheet_users_refuses_others_and_leaves_nothing(tmp_path:
 
     sheet = tmp_path / "sheet.txt"
     hub = start_hub(2, port=_free_port(), sheet=sheet, learner_dir=REPO / "learner",
-                    instructor_notebook=REPO / "notebooks" / "instructor.ipynb")
+                    instructor_notebook=REPO / "notebooks" / "instructor.ipynb", homes=tmp_path / "homes")
     try:
         assert stat.S_IMODE(sheet.stat().st_mode) == 0o600
         text = sheet.read_text()
@@ -273,6 +273,7 @@ def test_hub_logs_in_the_sheet_users_refuses_others_and_leaves_nothing(tmp_path:
         hub.stop()
     assert not [p for p in running if Path(f"/proc/{p}").exists() and _zombie_free(p)]
     assert not work.exists() and not sheet.exists() and not hub.room.is_running
+    assert hub.homes == tmp_path / "homes" and hub.homes.is_dir()  # homes given: kept for the next run
 
 
 def _zombie_free(pid: int) -> bool:
@@ -422,6 +423,17 @@ async def test_end_to_end_two_participants_and_the_instructor_board(tmp_path: Pa
     left = [p for p in running if _zombie_free(p)]
     assert not left, f"still running after the hub stopped: {left}"
     assert not hub.room.is_running and not hub.work_dir.exists()
+
+
+def test_kvnb_hub_export_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from kvnb.cli import main
+
+    assert main(["hub", "--participants", "2", "--export", str(tmp_path / "x")]) == 2
+    assert "--nats-url" in capsys.readouterr().err
+    assert main(["hub", "-n", "2", "--export", str(tmp_path / "x"), "--nats-url", "nats://nats.kvnb:4222"]) == 0
+    assert sorted(p.name for p in (tmp_path / "x").iterdir()) == ["accounts.conf", "hub-state.json", "join-sheet.txt"]
+    out = capsys.readouterr().out
+    assert "$2b$" not in out and "SU" not in out  # no secret on the terminal
 
 
 @needs_proxy

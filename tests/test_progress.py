@@ -124,6 +124,16 @@ async def test_a_dead_server_never_breaks_or_shows_in_a_check(monkeypatch: pytes
     assert "Traceback" not in out.out + out.err and "progress" not in out.err
 
 
+async def test_stop_widgets_stops_the_board_and_keeps_its_picture(room: Classroom) -> None:
+    teacher = await room.connect("instructor")
+    try:
+        board = ProgressBoard(teacher, room.users).start()
+        assert await kvnb.stop_widgets() >= 1 and board.stopped
+        assert "p2" in board._repr_mimebundle_()["text/html"]
+    finally:
+        await teacher.close()
+
+
 def test_render_board_marks_and_stuck_row() -> None:
     rows = {"p1": {"a": {"passed": True, "attempts": 3}}, "p2": {"a": {"passed": False, "attempts": 1}}, "p3": {},
             "p4": {}}
