@@ -220,7 +220,8 @@ def fill_home(state: HubState, user: str, home: Path) -> None:
 
     home.mkdir(parents=True, exist_ok=True)
     if state.learner_dir:
-        fill_workspace(state.learner_dir, home)
+        # The instructor's notebook is the instructor's: a participant running it would only start a demo.
+        fill_workspace(state.learner_dir, home, skip=() if user == INSTRUCTOR else (INSTRUCTOR_NOTEBOOK,))
     if user == INSTRUCTOR and state.instructor_notebook:
         target = home / INSTRUCTOR_NOTEBOOK
         if not target.exists():
