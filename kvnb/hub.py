@@ -498,6 +498,19 @@ class _suppress:
         return isinstance(err, ProcessLookupError | PermissionError)
 
 
+def _check_port(host: str, port: int) -> None:
+    """Fail before starting anything when the hub's port is taken (JupyterHub would say so only in its log)."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise InvalidOption(f"port must be an int from 1 to 65535, got {port!r}. Example: kvnb hub -n 12 --port 8000")
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host or "0.0.0.0", port))
+        except OSError as err:
+            raise InvalidOption(f"the hub cannot listen on {host}:{port}: {err.strerror or err}. "
+                                f"Fix: pick a free port (--port {port + 1}) or stop what uses it.") from None
+
+
 def _wait_ready(proc: Any, url: str, log: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -530,6 +543,7 @@ def start_hub(participants: int, *, port: int = 8000, host: str = "127.0.0.1",
     """
     _jupyterhub()
     proxy = find_proxy()
+    _check_port(host, port)
     learner = Path(learner_dir) if learner_dir is not None else Path.cwd() / "learner"
     instructor_nb = Path(instructor_notebook) if instructor_notebook is not None \
         else Path.cwd() / "notebooks" / INSTRUCTOR_NOTEBOOK

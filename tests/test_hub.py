@@ -223,6 +223,44 @@ def test_export_writes_accounts_that_nats_server_accepts(tmp_path: Path) -> None
     assert "SU" not in files["accounts"].read_text()  # public keys only
 
 
+async def test_exported_classroom_runs_on_a_plain_nats_server(tmp_path: Path) -> None:
+    """The path of a deployment elsewhere: exported accounts on a server kvnb did not configure, the shared
+    bucket made with the exported instructor seed, and a participant reading its copy with the hook's env."""
+    from kvnb.hub import export_deployment, setup_shared_bucket
+    from kvnb.server import launch
+
+    files = export_deployment(2, tmp_path / "out", nats_url="nats://placeholder:4222")
+    conf = tmp_path / "server.conf"
+    conf.write_text("include out/accounts.conf\n")
+    with launch(config_file=conf, name="kvnb-exported") as server:
+        state = HubState.load(files["state"])
+        state.nats_url = server.url
+        state.save(files["state"])
+        await setup_shared_bucket(state)
+        teacher = await kvnb.connect(server.url, nkeys_seed_str=state.users[INSTRUCTOR]["seed"])
+        p2 = _spawner("p2")
+        await classroom_hook(files["state"], copy_notebooks=False)(p2)
+        learner = await _login_env(p2.environment)
+        try:
+            shared = await kvnb.open_bucket("class", nc=teacher)
+            await shared.put("announcement", "hello from the exported classroom")
+            copy = await kvnb.open_bucket("class", nc=learner)
+
+            async def arrived() -> bool:
+                try:
+                    return (await copy.get("announcement")).text.startswith("hello")
+                except kvnb.KeyNotFound:
+                    return False
+
+            deadline = asyncio.get_running_loop().time() + 10
+            while not await arrived():
+                assert asyncio.get_running_loop().time() < deadline, "the copy never got the announcement"
+                await asyncio.sleep(0.02)
+        finally:
+            await teacher.close()
+            await learner.close()
+
+
 # --- a real hub ---------------------------------------------------------------------------------------
 
 def _free_port() -> int:
@@ -423,6 +461,18 @@ async def test_end_to_end_two_participants_and_the_instructor_board(tmp_path: Pa
     left = [p for p in running if _zombie_free(p)]
     assert not left, f"still running after the hub stopped: {left}"
     assert not hub.room.is_running and not hub.work_dir.exists()
+
+
+def test_a_taken_port_is_refused_before_anything_starts() -> None:
+    from kvnb.hub import start_hub
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(InvalidOption, match=f"cannot listen on 127.0.0.1:{port}.*Fix"):
+            start_hub(1, port=port, sheet=None, learner_dir=REPO / "learner",
+                      instructor_notebook=REPO / "notebooks" / "instructor.ipynb")
 
 
 def test_kvnb_hub_export_from_the_command_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
