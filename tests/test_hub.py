@@ -487,8 +487,10 @@ def test_kvnb_hub_export_from_the_command_line(tmp_path: Path, capsys: pytest.Ca
 
 
 @needs_proxy
-def test_sigterm_to_kvnb_hub_stops_everything_it_started(tmp_path: Path) -> None:
-    """`kvnb hub` in a terminal: a participant's server is running when SIGTERM arrives; nothing survives."""
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGINT"])
+def test_sigterm_to_kvnb_hub_stops_everything_it_started(tmp_path: Path, sig: str) -> None:
+    """`kvnb hub` in a terminal: a participant's server is running when SIGTERM (or Ctrl-C) arrives;
+    nothing survives."""
     import signal
     import sys
     import time
@@ -518,7 +520,7 @@ def test_sigterm_to_kvnb_hub_stops_everything_it_started(tmp_path: Path) -> None
 
         assert _process.wait_until(user_server_running, timeout=HUB_BOUND, interval=0.2), "p1's server never started"
         tree = [proc.pid, *_descendants(proc.pid)]
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(getattr(signal, sig))
         proc.wait(timeout=60)
     finally:
         if proc.poll() is None:
