@@ -297,6 +297,13 @@ def find_proxy() -> Path:
     )
 
 
+# Runs a command tied to its parent's life: PR_SET_PDEATHSIG survives execve, so the proxy JupyterHub starts
+# gets SIGKILL when JupyterHub dies, even by SIGKILL (JupyterHub itself would leave it running, port and all).
+_TIED = ("import ctypes, ctypes.util, os, signal, sys; "
+         "ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6').prctl(1, signal.SIGKILL, 0, 0, 0); "
+         "os.execv(sys.argv[1], sys.argv[1:])")
+
+
 def configure(c: Any, state_file: str | os.PathLike[str] | None = None) -> None:
     """Fill a JupyterHub config ``c`` for one-machine mode (what ``kvnb hub`` runs).
 
@@ -310,7 +317,9 @@ def configure(c: Any, state_file: str | os.PathLike[str] | None = None) -> None:
     c.JupyterHub.hub_ip = "127.0.0.1"
     c.JupyterHub.hub_port = int(env["KVNB_HUB_INTERNAL_PORT"])
     c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{env['KVNB_HUB_PROXY_API_PORT']}"
-    c.ConfigurableHTTPProxy.command = [str(find_proxy())]
+    proxy = str(find_proxy())
+    c.ConfigurableHTTPProxy.command = [sys.executable, "-c", _TIED, proxy] if sys.platform.startswith("linux") \
+        else [proxy]
     c.ConfigurableHTTPProxy.pid_file = str(work / "proxy.pid")
     c.JupyterHub.db_url = f"sqlite:///{work / 'jupyterhub.sqlite'}"
     c.JupyterHub.cookie_secret_file = str(work / "cookie_secret")
@@ -457,6 +466,7 @@ class Hub:
         Whatever is still running below the hub after :data:`STOP_GRACE` seconds is killed.
         """
         below = _descendants(self.process.pid) if self.process.poll() is None else []
+        below += self._orphaned_proxy()
         _process.terminate(self.process, grace=STOP_GRACE)
         deadline = time.monotonic() + 5
         left = [p for p in below if _alive(p)]
@@ -473,6 +483,15 @@ class Hub:
         if self.sheet_path is not None:
             self.sheet_path.unlink(missing_ok=True)
         shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def _orphaned_proxy(self) -> list[int]:
+        """The proxy's pid when the hub died before it could stop it (its pid file is in the work folder)."""
+        try:
+            pid = int((self.work_dir / "proxy.pid").read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return []
+        return [pid] if b"configurable-http-proxy" in cmdline else []
 
     def sheet(self) -> str:
         """The hub's join sheet: where to go and every user's web login (keep it private)."""

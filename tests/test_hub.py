@@ -534,6 +534,42 @@ def test_sigterm_to_kvnb_hub_stops_everything_it_started(tmp_path: Path, sig: st
     assert "hub stopped" in log.read_text()
 
 
+@needs_proxy
+def test_a_hub_killed_outright_takes_its_proxy_and_servers_along(tmp_path: Path) -> None:
+    """SIGKILL gives JupyterHub no chance to clean up: what it started must die with it anyway."""
+    import signal
+
+    from kvnb import _process
+    from kvnb.hub import _descendants, start_hub
+
+    hub = start_hub(1, port=_free_port(), sheet=None, learner_dir=REPO / "learner",
+                    instructor_notebook=REPO / "notebooks" / "instructor.ipynb")
+    try:
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        page = opener.open(f"{hub.url}hub/login", timeout=30).read().decode()
+        xsrf = re.search(r'name="_xsrf"[^>]*value="([^"]+)"', page)
+        body = {"username": "p1", "password": hub.passwords["p1"], **({"_xsrf": xsrf[1]} if xsrf else {})}
+        opener.open(f"{hub.url}hub/login", urllib.parse.urlencode(body).encode(), timeout=HUB_BOUND).read()
+
+        def user_server_running() -> bool:
+            return any("jupyterhub-singleuser" in _cmdline(p) for p in _descendants(hub.process.pid))
+
+        assert _process.wait_until(user_server_running, timeout=HUB_BOUND, interval=0.2), "p1's server never started"
+        tree = _descendants(hub.process.pid)
+        assert any("configurable-http-proxy" in _cmdline(p) for p in tree)
+        hub.process.send_signal(signal.SIGKILL)
+        hub.process.wait(timeout=10)
+
+        def all_gone() -> bool:
+            return not [p for p in tree if _zombie_free(p)]
+
+        assert _process.wait_until(all_gone, timeout=30, interval=0.1), \
+            f"left running after the hub was killed: {[_cmdline(p) for p in tree if _zombie_free(p)]}"
+    finally:
+        hub.stop()
+
+
 def _cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
