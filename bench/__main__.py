@@ -1,9 +1,10 @@
 """``python -m bench``: run every benchmark, print the table, write docs/benchmarks.md.
 
-Options: ``--only kv,startup`` runs some of them (and replaces only their sections of
-docs/benchmarks.md); ``--rounds N`` (default 5, or ``$KVNB_BENCH_ROUNDS``); ``--no-write`` leaves
-docs/benchmarks.md alone. ``--only classroom`` runs the classroom load test alone (50, then 200
-participants for 60 s each: ``$KVNB_BENCH_CLASSROOM_SIZES``, ``$KVNB_BENCH_CLASSROOM_SECONDS``).
+Options: ``--only kv,startup`` runs some of them (``--only browser``: the widgets in chromium; a partial
+run replaces only its own sections of docs/benchmarks.md); ``--rounds N`` (default 5, or
+``$KVNB_BENCH_ROUNDS``); ``--no-write`` leaves docs/benchmarks.md alone. ``--only classroom`` runs the
+classroom load test alone (1 participant as a baseline, then 50 and 200 for 60 s each:
+``$KVNB_BENCH_CLASSROOM_SIZES``, ``$KVNB_BENCH_CLASSROOM_SECONDS``).
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from ._harness import ROUNDS
-from .report import markdown, merge_sections, normalise, text_table
+from .report import markdown, merge, normalise, text_table
 
-# In the order they run; "widgets" is bench/bench_widgets.py, written by the widgets' author.
-BENCHMARKS = ("kv", "startup", "widgets", "resume", "notebooks", "classroom")
+# In the order they run; "widgets" is bench/bench_widgets.py, "browser" bench/bench_browser.py (chromium).
+BENCHMARKS = ("kv", "beyond", "startup", "widgets", "browser", "resume", "notebooks", "classroom")
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
 
@@ -69,10 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_write:
         command = "make bench" if chosen == list(BENCHMARKS) else f"python -m bench --only {','.join(chosen)}"
         DOC.parent.mkdir(exist_ok=True)
-        text = markdown(rows, seconds=elapsed, command=command)
-        if chosen != list(BENCHMARKS) and DOC.exists():
-            text = merge_sections(DOC.read_text(), text)  # a subset keeps the other benchmarks' figures
-        DOC.write_text(text)
+        if chosen != list(BENCHMARKS) and DOC.is_file():  # a partial run: keep the other sections' figures
+            DOC.write_text(merge(DOC.read_text(), rows, seconds=elapsed, command=command))
+        else:
+            DOC.write_text(markdown(rows, seconds=elapsed, command=command))
         print(f"wrote {DOC.relative_to(Path.cwd()) if DOC.is_relative_to(Path.cwd()) else DOC}")
     return 0
 

@@ -78,64 +78,70 @@ def markdown(rows: Sequence[Mapping[str, Any]], *, seconds: float, command: str)
         "",
     ]
     for group, members in _groups(rows).items():
-        out += [f"## {group}", "", "| " + " | ".join(COLUMNS) + " | notes |",
-                "|" + "|".join("---" for _ in range(len(COLUMNS) + 1)) + "|"]
-        for r in members:
-            cells = [c.replace("|", "\\|") for c in [*_cells(r), r["note"]]]
-            out.append("| " + " | ".join(cells) + " |")
-        out.append("")
-    out += [
-        "## How each figure is measured",
-        "",
-        "- **KV operations**: one bundled server, one connection per side, two buckets with the same settings",
-        "  (file storage, history 1, direct get). *Sequential* awaits each call before the next (latency-bound);",
-        "  *500 concurrent* gathers 500 calls on 500 keys at once (client-CPU-bound, so every microsecond kvnb adds",
-        "  shows). `update` is a compare-and-set with the revision the side wrote last. *Client-side CPU per call*",
-        "  replaces the JetStream publish with a stub on both sides: what remains is each library's own work.",
-        "  The *A/A* row runs nats-py against itself the same way: how far its ratio strays from 1 is the noise",
-        "  floor of this run, so a kvnb ratio within that distance of 1 is no measurable difference.",
-        "- **Start-up**: kvnb = `start_server()`, then `open_bucket()` and `put()` on the default connection. Raw =",
-        "  spawn the same nats-server binary and call `nats.connect()` with its defaults at once; its first attempt",
-        "  meets a port that is not listening yet and waits `reconnect_time_wait` (2 s).",
-        "- **Watch resume**: a writer puts every 20 ms while kvnb's `Watch` and nats-py's `watchall()` follow the",
-        "  bucket; the server restarts (SIGTERM, same port and store). Both connections reconnect every 0.1 s, so the",
-        "  difference is the watcher. *Missed* compares each watcher's revisions with the stream's contents.",
-        "- **Widgets**: from `bench/bench_widgets.py` (see its docstring).",
-        "- **Notebook suite**: `pytest notebooks --nbval-lax --kvnb-server` in a subprocess, wall time.",
-        "- **Classroom**: `bench/bench_classroom.py` (see its docstring): N simulated participants, each logged in",
-        "  to its own account, for 60 s against one classroom server; what the figures mean for a workshop's",
-        "  size is in [deploy/jupyterhub/README.md](../deploy/jupyterhub/README.md#when-one-server-is-not-enough).",
-        "",
-    ]
+        out += section(group, members)
+    out += HOW
     return "\n".join(out)
 
 
-def _sections(text: str) -> list[tuple[str, str]]:
-    """``(title, text)`` of each ``## `` section of a page (title "" for what comes before the first)."""
-    parts: list[tuple[str, str]] = []
-    title, lines = "", []
-    for line in text.splitlines(keepends=True):
-        if line.startswith("## "):
-            parts.append((title, "".join(lines)))
-            title, lines = line[3:].strip(), []
-        lines.append(line)
-    parts.append((title, "".join(lines)))
-    return parts
+def section(group: str, members: Sequence[Mapping[str, Any]]) -> list[str]:
+    """One group's table, as lines of markdown."""
+    out = [f"## {group}", "", "| " + " | ".join(COLUMNS) + " | notes |",
+           "|" + "|".join("---" for _ in range(len(COLUMNS) + 1)) + "|"]
+    for r in members:
+        cells = [c.replace("|", "\\|") for c in [*_cells(r), r["note"]]]
+        out.append("| " + " | ".join(cells) + " |")
+    out.append("")
+    return out
 
 
-def merge_sections(old: str, new: str) -> str:
-    """``old`` page with the benchmark sections of ``new`` put in (replaced, or added before the method)."""
-    fresh = dict(_sections(new))
-    fresh.pop("", None)
-    method = "How each figure is measured"
-    out, placed = [], set()
-    for title, body in _sections(old):
-        if title == method:
-            out += [fresh[t] for t in fresh if t not in placed and t != method]
-            placed.update(fresh)
-            out.append(fresh.get(method, body))
-            continue
-        out.append(fresh.get(title, body) if title else body)
-        placed.add(title)
-    out += [fresh[t] for t in fresh if t not in placed]
-    return "".join(out)
+def merge(existing: str, rows: Sequence[Mapping[str, Any]], *, seconds: float, command: str) -> str:
+    """``existing`` (a docs/benchmarks.md) with the sections of ``rows``' groups replaced or added, the rest kept.
+
+    A partial run (``--only browser``) refreshes its own tables without dropping the others' figures.
+    """
+    head, *parts = existing.split("\n## ")
+    sections = {p.split("\n", 1)[0]: "## " + p for p in parts}
+    how = sections.pop(HOW[0][3:], None)
+    groups = _groups(rows)
+    for group, members in groups.items():
+        sections[group] = "\n".join(section(group, members))
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    names = ", ".join(repr(g) for g in groups)
+    note = (f"{_REGENERATED} {names} regenerated by `{command}` on {when} in {seconds:.0f} s; the other sections "
+            "are from the run named above.")
+    lines = [ln for ln in head.split("\n") if not ln.startswith(_REGENERATED)]
+    tables = "\n".join(text.rstrip("\n") + "\n" for text in sections.values())
+    body = "\n".join(lines).rstrip() + "\n\n" + note + "\n\n" + tables
+    if how is None or any(f"**{name}**" not in how for name in ("Browser", "Classroom")):
+        how = "\n".join(HOW)
+    return body + "\n" + how.rstrip("\n") + "\n"
+
+
+_REGENERATED = "Partial run: section"
+
+HOW = [
+    "## How each figure is measured",
+    "",
+    "- **KV operations**: one bundled server, one connection per side, two buckets with the same settings",
+    "  (file storage, history 1, direct get). *Sequential* awaits each call before the next (latency-bound);",
+    "  *500 concurrent* gathers 500 calls on 500 keys at once (client-CPU-bound, so every microsecond kvnb adds",
+    "  shows). `update` is a compare-and-set with the revision the side wrote last. *Client-side CPU per call*",
+    "  replaces the JetStream publish with a stub on both sides: what remains is each library's own work.",
+    "  The *A/A* row runs nats-py against itself the same way: how far its ratio strays from 1 is the noise",
+    "  floor of this run, so a kvnb ratio within that distance of 1 is no measurable difference.",
+    "- **Start-up**: kvnb = `start_server()`, then `open_bucket()` and `put()` on the default connection. Raw =",
+    "  spawn the same nats-server binary and call `nats.connect()` with its defaults at once; its first attempt",
+    "  meets a port that is not listening yet and waits `reconnect_time_wait` (2 s).",
+    "- **Watch resume**: a writer puts every 20 ms while kvnb's `Watch` and nats-py's `watchall()` follow the",
+    "  bucket; the server restarts (SIGTERM, same port and store). Both connections reconnect every 0.1 s, so the",
+    "  difference is the watcher. *Missed* compares each watcher's revisions with the stream's contents.",
+    "- **Widgets**: from `bench/bench_widgets.py` (see its docstring).",
+    "- **Notebook suite**: `pytest notebooks --nbval-lax --kvnb-server` in a subprocess, wall time.",
+    "- **Browser**: from `bench/bench_browser.py` (see its docstring): JupyterLab and Debian's chromium started as",
+    "  the real-browser tests start them; figures measured in the page with the Performance API.",
+    "- **Classroom**: `bench/bench_classroom.py` (see its docstring): N simulated participants, each logged in",
+    "  to its own account, for 60 s against one classroom server, after one participant alone as the machine's",
+    "  baseline; what the figures mean for a workshop's size is in",
+    "  [deploy/jupyterhub/README.md](../deploy/jupyterhub/README.md#when-one-server-is-not-enough).",
+    "",
+]

@@ -11,15 +11,18 @@ Quick start (top-level ``await`` in a notebook)::
 
 from __future__ import annotations
 
+from .batch import Batch
 from .bucket import KV, BucketInfo, delete_bucket, open_bucket
 from .client import close_default_connection, connect, default_connection
 from .cluster import Cluster, current_cluster, start_cluster, stop_cluster
+from .counter import Counter, CounterEntry, CounterWatch, delete_counter, open_counter
 from .entry import Entry
 from .errors import (
     BucketConfigMismatch,
     BucketNotFound,
     Conflict,
     ConnectError,
+    InvalidBatch,
     InvalidBucketName,
     InvalidInput,
     InvalidKey,
@@ -30,10 +33,12 @@ from .errors import (
     KvnbError,
     NotSupported,
     PermissionDenied,
+    RevisionNotFound,
     ServerError,
     ServerNotFound,
     ServerStartError,
 )
+from .listing import list_buckets
 from .server import ExternalServer, Server, current_server, start_server, stop_server
 from .watch import CAUGHT_UP, DrainTimeout, Watch, WatchStopped, drain
 
@@ -48,10 +53,14 @@ __all__ = [
     "stop_server",
 ]
 __all__ += ["Cluster", "current_cluster", "start_cluster", "stop_cluster"]  # a local cluster: kvnb.cluster
+# beyond nats-py: atomic batches, revert (KV methods), bucket listing, server-side counters
+__all__ += ["Batch", "Counter", "CounterEntry", "CounterWatch", "InvalidBatch", "RevisionNotFound", "delete_counter",
+            "list_buckets", "open_counter"]
 
 # The widgets (and ipywidgets/anywidget behind them) load on first use, so `import kvnb` stays
 # fast for scripts and the CLI: kvnb.WatchFeed, kvnb.Timeline, ... resolve here.
-_WIDGETS = ("BucketTable", "ClusterView", "Playground", "Race", "TimeTravel", "Timeline", "WatchFeed", "stop_widgets")
+_WIDGETS = ("BucketTable", "ClusterView", "CounterBoard", "Playground", "Race", "TimeTravel", "Timeline", "WatchFeed",
+            "stop_widgets")
 __all__ += [*_WIDGETS, "RaceResult", "checks"]
 
 

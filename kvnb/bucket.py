@@ -20,9 +20,10 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
+import warnings
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import nats.errors
 import nats.js.errors
@@ -44,6 +45,9 @@ from .errors import (
 )
 from .server import current_server, server_starts
 from .watch import CAUGHT_UP, Watch
+
+if TYPE_CHECKING:
+    from .batch import Batch
 
 __all__ = ["KV", "BucketInfo", "delete_bucket", "open_bucket"]
 
@@ -71,6 +75,8 @@ class BucketInfo:
     last_revision: int
     limit_marker_ttl: float | None
     direct: bool
+    atomic: bool = False
+    """Atomic multi-key batches allowed (``allow_atomic``, :meth:`KV.batch`)."""
 
 
 def _operation(headers: dict[str, str] | None) -> Operation:
@@ -193,6 +199,7 @@ class KV:
         self.history_depth: int = config.max_msgs_per_subject or 1
         self.max_value_size: int = config.max_msg_size if config.max_msg_size not in (None, -1) else -1
         self._direct = bool(config.allow_direct)
+        self.atomic: bool = bool(config.allow_atomic)  # atomic batches allowed (kv.batch())
         # JetStream API subjects this bucket's reads use (a permission denial names one of them)
         self._api_get = f"{js_prefix}.DIRECT.GET.{self._stream}" if self._direct else \
             f"{js_prefix}.STREAM.MSG.GET.{self._stream}"
@@ -512,17 +519,21 @@ class KV:
             await watch.stop()
         return found
 
-    def watch(self, pattern: str = ">", *, include_history: bool = False, ignore_deletes: bool = False,
+    def watch(self, pattern: str | list[str] = ">", *, include_history: bool = False, ignore_deletes: bool = False,
               updates_only: bool = False, from_revision: int | None = None) -> Watch:
-        """A live :class:`~kvnb.watch.Watch` of keys matching ``pattern``.
+        """A live :class:`~kvnb.watch.Watch` of keys matching ``pattern`` (or a list of patterns).
 
         Use ``async for entry in kv.watch(...)``, ``async with kv.watch(...) as w`` or
         ``w = await kv.watch(...)``. By default it first delivers the latest entry of each key,
         then every change; ``include_history`` delivers every kept revision first, ``updates_only``
         only changes from now on, ``from_revision`` everything from that revision. It sets
         ``caught_up`` when the initial values are in, and resumes by itself after a reconnect.
+        Several patterns (``['orders.>', 'users.*']``, not overlapping) share one server-side
+        consumer (nats-server 2.10+).
         """
-        v.check_pattern(pattern)
+        patterns = v.check_patterns(pattern)
+        if len(patterns) > 1:
+            _needs_version(self.nc, (2, 10), "a watch of several patterns")
         chosen = [name for name, on in (("include_history", include_history), ("updates_only", updates_only),
                                         ("from_revision", from_revision is not None)) if on]
         if len(chosen) > 1:
@@ -532,9 +543,26 @@ class KV:
             )
         if from_revision is not None:
             v.check_revision(from_revision, what="from_revision")
-        return Watch(self.nc, bucket=self.name, pattern=pattern, include_history=include_history,
-                     ignore_deletes=ignore_deletes, updates_only=updates_only, from_revision=from_revision,
-                     js_prefix=self._js_prefix)
+        return Watch(self.nc, bucket=self.name, pattern=patterns[0] if len(patterns) == 1 else patterns,
+                     include_history=include_history, ignore_deletes=ignore_deletes, updates_only=updates_only,
+                     from_revision=from_revision, js_prefix=self._js_prefix)
+
+    # --- beyond nats-py: kvnb.batch and kvnb.revert -------------------------------------------
+    def batch(self) -> Batch:
+        """An atomic batch: ``async with kv.batch() as b:`` then ``b.put/create/update/delete/purge``.
+
+        All operations commit together when the block ends, at consecutive revisions
+        (``b.revisions``), or none do. Needs a bucket opened with ``atomic=True``.
+        """
+        from .batch import Batch
+
+        return Batch(self)
+
+    async def revert(self, key: str, revision: int) -> int:
+        """Write the value ``key`` had at ``revision`` as a new revision (if the key did not change meanwhile)."""
+        from .revert import revert
+
+        return await revert(self, key, revision)
 
     async def info(self) -> BucketInfo:
         """The bucket's settings and current size."""
@@ -550,6 +578,16 @@ class KV:
         return _bucket_info(si)
 
 
+def _needs_version(nc: NATS, version: tuple[int, int], feature: str) -> None:
+    have = nc.connected_server_version
+    if (have.major, have.minor) < version:
+        raise NotSupported(
+            f"{feature} needs nats-server {version[0]}.{version[1]} or newer; this server is "
+            f"{have.major}.{have.minor}.{have.patch}. "
+            "Fix: use kvnb's bundled server (kvnb.start_server()) or upgrade the server you connect to."
+        )
+
+
 def _bucket_info(si: api.StreamInfo) -> BucketInfo:
     c, s = si.config, si.state
     marker = getattr(c, "subject_delete_marker_ttl", None)
@@ -559,13 +597,14 @@ def _bucket_info(si: api.StreamInfo) -> BucketInfo:
         replicas=c.num_replicas or 1,
         max_value_size=c.max_msg_size if c.max_msg_size is not None else -1,
         values=s.messages, bytes=s.bytes, first_revision=s.first_seq, last_revision=s.last_seq,
-        limit_marker_ttl=marker or None, direct=bool(c.allow_direct),
+        limit_marker_ttl=marker or None, direct=bool(c.allow_direct), atomic=bool(c.allow_atomic),
     )
 
 
 async def open_bucket(name: str, *, history: int = _UNSET, ttl: float | None = _UNSET, storage: str | None = _UNSET,
                       replicas: int = _UNSET, max_value_size: int | None = _UNSET,
                       limit_marker_ttl: float | None = _UNSET, description: str | None = None,
+                      atomic: bool = _UNSET, update: bool = False,
                       fresh: bool = False, nc: NATS | None = None, js_prefix: str = "$JS.API") -> KV:
     """Open the bucket ``name``, creating it when it does not exist.
 
@@ -573,16 +612,28 @@ async def open_bucket(name: str, *, history: int = _UNSET, ttl: float | None = _
     seconds a value lives [forever], ``storage`` "file" or "memory" [file; memory when the bundled
     server was started with ``memory=True``], ``replicas`` [1], ``max_value_size`` bytes [server
     limit], ``limit_marker_ttl`` seconds a server-made PURGE marker stays when a TTL expires a key
-    [none; nats-server >= 2.11].
+    [none; nats-server >= 2.11], ``atomic`` allows atomic multi-key batches (:meth:`KV.batch`)
+    [False; nats-server >= 2.12].
 
     An existing bucket is opened as it is; passing a setting that differs from it raises
-    :class:`BucketConfigMismatch` (nothing is changed). ``fresh=True`` deletes the bucket and its
+    :class:`BucketConfigMismatch` (nothing is changed). ``update=True`` turns ``atomic`` on for an
+    existing bucket (data kept; a warning says it was changed). ``fresh=True`` deletes the bucket and its
     data first and creates it anew. ``nc`` defaults to the shared connection to the default server.
     """
     v.check_bucket_name(name)
     given = {k: val for k, val in dict(history=history, ttl=ttl, storage=storage, replicas=replicas,
-                                       max_value_size=max_value_size, limit_marker_ttl=limit_marker_ttl).items()
+                                       max_value_size=max_value_size, limit_marker_ttl=limit_marker_ttl,
+                                       atomic=atomic).items()
              if val is not _UNSET}
+    if "atomic" in given and not isinstance(atomic, bool):
+        raise v.InvalidOption(
+            f"atomic must be True or False, got {atomic!r}. Example: open_bucket('shop', atomic=True)"
+        )
+    if update is not False and (update is not True or atomic is not True):
+        raise v.InvalidOption(
+            f"update={update!r} needs atomic=True: it only turns atomic batches on for an existing bucket (the one "
+            "setting that can change without losing data). Example: open_bucket('shop', atomic=True, update=True)"
+        )
     if "history" in given:
         v.check_history(history)
     ttl_s = v.to_seconds(given.get("ttl"), what="ttl")
@@ -612,12 +663,20 @@ async def open_bucket(name: str, *, history: int = _UNSET, ttl: float | None = _
             except nats.js.errors.NotFoundError:
                 si = None
             if si is not None:
+                if atomic is True and not si.config.allow_atomic and update:
+                    from .batch import enable_atomic
+
+                    si = await enable_atomic(nc, js_prefix, stream, create=False)
+                    warnings.warn(f"open_bucket({name!r}): atomic batches turned on for the existing bucket "
+                                  "(its data is kept).", UserWarning, stacklevel=2)
                 _check_matches(name, _bucket_info(si), given, ttl_s, marker_s)
                 return KV(nc, si, js_prefix=js_prefix)
         if marker_s is not None and nc.connected_server_version.minor < 11 and nc.connected_server_version.major == 2:
             raise NotSupported(
                 f"limit_marker_ttl needs nats-server 2.11 or newer; this server is {nc.connected_server_version}."
             )
+        if atomic is True:
+            _needs_version(nc, (2, 12), "atomic=True (atomic batches)")
         server = current_server()
         default_storage = "memory" if server is not None and server.memory else "file"
         chosen_storage = given.get("storage") or default_storage
@@ -634,7 +693,12 @@ async def open_bucket(name: str, *, history: int = _UNSET, ttl: float | None = _
             raise ServerError(
                 f"open_bucket({name!r}): the server refused to create it: {err.description} (code {err.err_code})."
             ) from None
-        si = await js.stream_info(stream)
+        if atomic is True:
+            from .batch import enable_atomic
+
+            si = await enable_atomic(nc, js_prefix, stream, create=True)
+        else:
+            si = await js.stream_info(stream)
     return KV(nc, si, js_prefix=js_prefix)
 
 
@@ -651,6 +715,12 @@ def _check_matches(name: str, info: BucketInfo, given: dict[str, Any], ttl_s: fl
         wanted["max_value_size"] = -1
     differ = [f"{k}={val!r} (it has {getattr(info, k)!r})" for k, val in wanted.items() if getattr(info, k) != val]
     if differ:
+        if wanted.get("atomic") is True and not info.atomic and len(differ) == 1:
+            raise BucketConfigMismatch(
+                f"bucket {name!r} already exists without atomic batches. Nothing was changed. "
+                f"Fix: open_bucket({name!r}, atomic=True, update=True) turns them on and keeps its data "
+                f"(or fresh=True deletes it and creates it anew)."
+            )
         raise BucketConfigMismatch(
             f"bucket {name!r} already exists with other settings: you asked for {', '.join(differ)}. "
             f"Nothing was changed. Fix: open_bucket({name!r}) without those settings to use it as it is, "

@@ -60,6 +60,8 @@ from typing import TYPE_CHECKING, Any
 from . import _process
 from .errors import InvalidOption, NotSupported, ServerError
 from .server import HOST, Server, launch
+from .widgets import _html
+from .widgets._frozen import FrozenPicture
 
 if TYPE_CHECKING:
     from nats.aio.client import Client as NATS
@@ -652,10 +654,10 @@ def render_activity(rows: dict[str, list[BucketActivity] | str], *, now: float |
             out.append(f"<tr><td>{html.escape(user)}</td><td>{html.escape(a.bucket)}</td><td>{a.values}</td>"
                        f"<td>{a.last_revision}</td><td>{ago}</td></tr>")
     out.append("</table>")
-    return "".join(out)
+    return _html.root("activityboard", "participants' buckets", "".join(out))
 
 
-class ActivityBoard:
+class ActivityBoard(FrozenPicture):
     """A live table of every participant's buckets (polled about once a second), for the instructor.
 
     ``board = ActivityBoard(nc, users)``; display ``board.widget`` (or the board itself), then
@@ -672,6 +674,7 @@ class ActivityBoard:
         self.widget = ipywidgets.HTML(value="<i>waiting for the first poll…</i>")
         self.last: dict[str, list[BucketActivity] | str] = {}
         self._task: asyncio.Task[None] | None = None
+        self._init_frozen()
 
     async def refresh(self) -> dict[str, list[BucketActivity] | str]:
         """Poll every participant once; errors are kept per participant and shown inline."""
@@ -699,6 +702,7 @@ class ActivityBoard:
             await asyncio.sleep(self.interval)
 
     async def stop(self) -> None:
+        """Stop polling; the last picture stays on the page (and in the saved notebook), marked stopped."""
         if self._task is not None:
             self._task.cancel()
             try:
@@ -706,9 +710,7 @@ class ActivityBoard:
             except asyncio.CancelledError:
                 pass
             self._task = None
-
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
+        self._freeze()
 
 
 # The instructor's progress board lives with the recording it reads (kvnb.progress).

@@ -12,6 +12,7 @@ __all__ = [
     "Conflict",
     "ConnectError",
     "DrainTimeout",
+    "InvalidBatch",
     "InvalidBucketName",
     "InvalidInput",
     "InvalidKey",
@@ -22,6 +23,7 @@ __all__ = [
     "KvnbError",
     "NotSupported",
     "PermissionDenied",
+    "RevisionNotFound",
     "ServerError",
     "ServerNotFound",
     "ServerStartError",
@@ -54,6 +56,11 @@ class InvalidValue(InvalidInput):
 
 class InvalidOption(InvalidInput):
     """An option (history, TTL, storage, revision, ...) was out of range or of the wrong type."""
+
+
+class InvalidBatch(InvalidInput):
+    """An atomic batch broke a rule (too many operations, a bucket without ``atomic``, a key
+    written twice with a condition); nothing of the batch was sent."""
 
 
 # --- outcomes of KV operations -------------------------------------------------------------
@@ -127,6 +134,22 @@ class KeyDeleted(KeyNotFound):
             f"key {key!r} in bucket {bucket!r} was {verb} at revision {revision} ({operation} marker). "
             f"Fix: put({key!r}, value) to give it a value again, or history({key!r}) to see earlier values.",
         )
+
+
+class RevisionNotFound(KeyNotFound):
+    """A revision asked for (``revert``) is not one of the key's kept revisions.
+
+    ``reason`` says why: ``"other-key"`` (it belongs to another key), ``"not-kept"`` (history
+    or a purge dropped it), ``"newer"`` (after the key's latest revision) or ``"marker"`` (a DEL
+    or PURGE marker: there is no value to bring back).
+    """
+
+    def __init__(self, bucket: str, key: str, revision: int, reason: str, message: str):
+        self.bucket = bucket
+        self.key = key
+        self.revision = revision
+        self.reason = reason
+        LookupError.__init__(self, message)
 
 
 class BucketNotFound(KvnbError, LookupError):

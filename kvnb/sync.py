@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 from . import bucket
 from .entry import Entry
 
-__all__ = ["SyncKV", "open_bucket", "run"]
+__all__ = ["SyncBatch", "SyncKV", "open_bucket", "run"]
 
 T = TypeVar("T")
 _private_loop: asyncio.AbstractEventLoop | None = None
@@ -93,8 +93,25 @@ class SyncKV:
     def get(self, key: str, *, revision: int | None = None) -> Entry:
         return run(self.kv.get(key, revision=revision))
 
+    def batch(self) -> SyncBatch:
+        """An atomic batch for ``with kv.batch() as b:`` (sent when the block ends)."""
+        return SyncBatch(self.kv.batch())
+
     def __repr__(self) -> str:
         return f"<kvnb.sync.SyncKV bucket {self.name!r}>"
+
+
+class SyncBatch:
+    """``with kv.batch() as b:``, blocking: ``b`` is the :class:`kvnb.Batch` (its methods only record)."""
+
+    def __init__(self, batch: Any) -> None:
+        self.batch = batch
+
+    def __enter__(self) -> Any:
+        return run(self.batch.__aenter__())
+
+    def __exit__(self, *exc: Any) -> None:
+        run(self.batch.__aexit__(*exc))
 
 
 def open_bucket(name: str, **options: Any) -> SyncKV:

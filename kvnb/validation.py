@@ -183,3 +183,45 @@ def check_replicas(replicas: Any) -> int:
             f"replicas must be an int from 1 to 5, got {replicas!r}. Example: replicas=3 on a 3-node cluster"
         )
     return replicas
+
+
+def check_patterns(patterns: Any) -> tuple[str, ...]:
+    """A watch's patterns: one str, or a non-empty list of patterns no two of which overlap.
+
+    The server refuses a consumer whose filters overlap (a key matching two of them would be
+    delivered twice), so the pair is named here, before anything is sent.
+    """
+    if isinstance(patterns, str):
+        return (check_pattern(patterns),)
+    if not isinstance(patterns, (list, tuple)) or not patterns:
+        raise InvalidKey(
+            f"watch patterns must be a str or a non-empty list of str, got {patterns!r}. "
+            "Example: kv.watch(['orders.>', 'users.*'])"
+        )
+    found = tuple(check_pattern(p) for p in patterns)
+    for i, a in enumerate(found):
+        for b in found[i + 1:]:
+            if patterns_overlap(a, b):
+                raise InvalidKey(
+                    f"the watch patterns {a!r} and {b!r} overlap: some keys match both. Rule: one watch's "
+                    "patterns must not overlap (the server would deliver such a key twice, so it refuses them). "
+                    f"Fix: keep only the wider one, e.g. kv.watch([{_wider(a, b)!r}, ...])"
+                )
+    return found
+
+
+def patterns_overlap(a: str, b: str) -> bool:
+    """True if some key matches both NATS patterns (``*`` one token, ``>`` one or more)."""
+    ta, tb = a.split("."), b.split(".")
+    for x, y in zip(ta, tb, strict=False):
+        if x == ">" or y == ">":
+            return True
+        if x != y and x != "*" and y != "*":
+            return False
+    return len(ta) == len(tb)
+
+
+def _wider(a: str, b: str) -> str:
+    """Of two overlapping patterns, the one that matches more (a guess good enough for a hint)."""
+    return a if a.count(">") * 100 + a.count("*") - len(a.split(".")) >= \
+        b.count(">") * 100 + b.count("*") - len(b.split(".")) else b

@@ -20,7 +20,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Final
 
@@ -114,16 +114,20 @@ class Watch:
       start a later watch where you stopped reading (``from_revision=consumed_revision + 1``).
     """
 
-    def __init__(self, nc: NATS, *, bucket: str, pattern: str = ">", include_history: bool = False,
+    def __init__(self, nc: NATS, *, bucket: str, pattern: str | Sequence[str] = ">", include_history: bool = False,
                  ignore_deletes: bool = False, updates_only: bool = False,
                  from_revision: int | None = None, js_prefix: str = "$JS.API",
-                 flow_control: bool = True, headers_only: bool = False, snapshot: bool = False) -> None:
+                 flow_control: bool = True, headers_only: bool = False, snapshot: bool = False,
+                 stream: str | None = None, subject_prefix: str | None = None) -> None:
         self._nc = nc
         self.bucket = bucket
-        self.pattern = pattern
-        self._stream = f"KV_{bucket}"
-        self._subject_prefix = f"$KV.{bucket}."
-        self._filter = f"$KV.{bucket}.{pattern}"
+        # Several patterns share one consumer (filter_subjects, nats-server >= 2.10).
+        self.patterns: tuple[str, ...] = (pattern,) if isinstance(pattern, str) else tuple(pattern)
+        self.pattern = ", ".join(self.patterns)
+        # stream / subject_prefix: another stream laid out like a bucket (kvnb.counter's counters)
+        self._stream = stream or f"KV_{bucket}"
+        self._subject_prefix = subject_prefix or f"$KV.{bucket}."
+        self._filters = [self._subject_prefix + p for p in self.patterns]
         self._js = nc.jetstream(prefix=js_prefix)
         self._js_prefix = js_prefix
         self._include_history = include_history
@@ -190,6 +194,9 @@ class Watch:
                 f"cannot watch bucket {self.bucket!r}: it does not exist. "
                 f"Fix: kvnb.open_bucket({self.bucket!r}) creates it."
             ) from None
+        except nats.js.errors.APIError as err:  # refused for another reason: say which
+            self._started = False
+            raise ServerError(f"{what}: the server refused it: {err.description} (code {err.err_code}).") from None
         except nats.errors.ConnectionClosedError:
             self._started = False
             raise ServerError(f"{what}: the connection is closed. Fix: connect again (kvnb.connect), "
@@ -290,7 +297,8 @@ class Watch:
         config = api.ConsumerConfig(
             ack_policy=api.AckPolicy.NONE,
             max_deliver=1,
-            filter_subject=self._filter,
+            filter_subject=self._filters[0] if len(self._filters) == 1 else None,
+            filter_subjects=self._filters if len(self._filters) > 1 else None,
             flow_control=self._flow_control,
             idle_heartbeat=HEARTBEAT,
             mem_storage=True,
@@ -447,7 +455,7 @@ class Watch:
             if not (self._ignore_deletes and operation != "PUT"):
                 self._queue.put_nowait(Entry(
                     bucket=self.bucket, key=msg.subject[len(self._subject_prefix):], value=msg.data,
-                    revision=sseq, operation=operation, created=created, delta=pending,
+                    revision=sseq, operation=operation, created=created, delta=pending, headers=headers or None,
                 ))
         if pending == 0 and not self.caught_up.is_set():
             self._mark_caught_up()

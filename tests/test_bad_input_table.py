@@ -116,6 +116,45 @@ async def _mismatched_bucket(ctx: Ctx) -> None:
     await kvnb.open_bucket(ctx.kv.name, history=3, nc=ctx.kv.nc)
 
 
+async def _batch_too_big(ctx: Ctx) -> None:
+    kv = await kvnb.open_bucket(f"{ctx.kv.name}_atomic", atomic=True, fresh=True, nc=ctx.kv.nc)
+    try:
+        async with kv.batch() as b:
+            for i in range(1001):
+                b.put(f"k.{i}", "v")
+    finally:
+        await kvnb.delete_bucket(kv.name, nc=kv.nc)
+
+
+async def _batch_without_atomic(ctx: Ctx) -> None:
+    async with ctx.kv.batch() as b:
+        b.put("k", "v")
+
+
+async def _counter_text_increment(ctx: Ctx) -> None:
+    counter = await kvnb.open_counter(f"{ctx.kv.name}_c", fresh=True, nc=ctx.kv.nc)
+    try:
+        await counter.add("likes", "5")  # type: ignore[arg-type]
+    finally:
+        await kvnb.delete_counter(counter.name, nc=ctx.kv.nc)
+
+
+async def _revert_other_key(ctx: Ctx) -> None:
+    other = await ctx.kv.put("size", "L")
+    await ctx.kv.put("color", "blue")
+    await ctx.kv.revert("color", other)
+
+
+async def _revert_not_kept(ctx: Ctx) -> None:
+    kv = await kvnb.open_bucket(f"{ctx.kv.name}_h1", history=1, fresh=True, nc=ctx.kv.nc)
+    try:
+        first = await kv.put("color", "blue")
+        await kv.put("color", "red")
+        await kv.revert("color", first)
+    finally:
+        await kvnb.delete_bucket(kv.name, nc=kv.nc)
+
+
 CASES = [
     # keys
     Case("key-empty", lambda c: c.kv.put("", "v"), kvnb.InvalidKey, "empty", ("put", "", "v")),
@@ -167,6 +206,18 @@ CASES = [
     Case("replicas-zero", lambda c: kvnb.open_bucket("r0", replicas=0, nc=c.kv.nc), kvnb.InvalidOption, "replicas"),
     Case("watch-two-starts", lambda c: _sync(lambda: c.kv.watch(">", include_history=True, updates_only=True)),
          kvnb.InvalidOption, "choose one"),
+    # beyond nats-py: batches, counters, revert, several watch patterns
+    Case("batch-too-big", _batch_too_big, kvnb.InvalidBatch, "at most 1000"),
+    Case("batch-without-atomic", _batch_without_atomic, kvnb.InvalidBatch, "atomic=True"),
+    Case("counter-text-increment", _counter_text_increment, kvnb.InvalidValue, "whole number"),
+    Case("revert-other-key", _revert_other_key, kvnb.RevisionNotFound, "belongs to key"),
+    Case("revert-not-kept", _revert_not_kept, kvnb.RevisionNotFound, "no longer keeps"),
+    Case("watch-overlapping-patterns", lambda c: _sync(lambda: c.kv.watch(["orders.>", "orders.eu.*"])),
+         kvnb.InvalidKey, "must not overlap"),
+    Case("update-without-atomic", lambda c: kvnb.open_bucket(c.kv.name, update=True, nc=c.kv.nc), kvnb.InvalidOption,
+         "needs atomic=True"),
+    Case("atomic-not-bool", lambda c: kvnb.open_bucket("a1", atomic="yes", nc=c.kv.nc), kvnb.InvalidOption,
+         "True or False"),
     # servers and connections
     Case("no-server-at-port", _closed_port, kvnb.ConnectError, "cannot connect"),
     Case("no-server-started", _no_server_at_all, kvnb.ConnectError, "start_server"),

@@ -89,8 +89,8 @@ def test_render_marks_leader_lagging_offline_and_errors() -> None:
         connected_to="n2",
     )
     page = render(snap)
-    assert page.index("★ leader") < page.index("lagging (7 behind)") < page.index("offline")
-    assert "no answer within the poll timeout" in page and "⇠ you" in page and "down" in page
+    assert page.index(">leader</span>") < page.index("lagging (7 behind)") < page.index("offline")
+    assert "no answer within the poll timeout" in page and "← you" in page and "down" in page
     assert "<script" not in render(ClusterSnapshot([NodeState("<script>")], []))
 
 
@@ -139,7 +139,7 @@ async def test_r3_bucket_has_a_leader_and_two_current_replicas(cluster: Cluster,
     assert missing.error is not None and missing.bucket == "no_such_bucket"
     assert [n.up for n in snap.nodes] == [True, True, True] and sum(n.meta_leader for n in snap.nodes) == 1
     assert snap.connected_to in {"n1", "n2", "n3"}
-    assert "★ leader" in view.widget.value and "no_such_bucket" in view.widget.value
+    assert ">leader</span>" in view.widget.value and "no_such_bucket" in view.widget.value
     view.start()  # live: it keeps polling on its own until stopped
     polls = view.polls
 

@@ -22,6 +22,7 @@ from kvnb.model import (
     op_letter,
     preview,
 )
+from kvnb.model.events import BytesPreview, natural_key, natural_sorted, shown_value
 
 MODEL_DIR = Path(kvnb.__file__).parent / "model"
 
@@ -36,8 +37,9 @@ def test_model_imports_neither_nats_nor_widgets() -> None:
             elif isinstance(node, ast.ImportFrom):
                 names = [node.module or ""]
                 if node.level:  # relative: only the model itself, entry (pure data) and errors
-                    assert (node.module or "").split(".")[0] in ("", "events", "feed", "race", "state", "table",
-                                                                 "timeline", "entry", "errors"), (path, node.module)
+                    allowed = ("", "counters", "events", "feed", "race", "state", "table", "timeline", "entry",
+                               "errors")
+                    assert (node.module or "").split(".")[0] in allowed, (path, node.module)
             for name in names:
                 root = name.split(".")[0]
                 assert root not in ("nats", "ipywidgets", "anywidget", "traitlets", "asyncio"), (path.name, name)
@@ -47,9 +49,86 @@ def test_model_imports_neither_nats_nor_widgets() -> None:
 
 def test_letters_and_previews() -> None:
     assert [op_letter(op) for op in ("PUT", "DEL", "PURGE")] == ["P", "D", "X"]
-    assert preview(b"line1\nline2") == "line1⏎line2"
+    assert preview(b"line1\nline2") == "line1↵line2"
     assert preview(b"x" * 50, 10) == "x" * 9 + "…"
-    assert preview(b"\xff") == "\ufffd"
+    assert preview(b"\xff") == "<1 byte: ff>"
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4  # 1,032 bytes, not text
+
+
+def test_binary_values_are_shown_as_bytes_by_one_helper() -> None:
+    shown = preview(PNG)
+    assert isinstance(shown, BytesPreview) and shown == "<1,032 bytes: 89 50 4e 47 0d 0a 1a 0a …>"
+    assert shown_value(shown) == shown  # no quotes around bytes
+    assert preview(b"\x00\x01") == "<2 bytes: 00 01>" and preview(b"") == ""
+    assert preview(b"tab\there") == "tab here"  # text with a tab is still text
+    assert preview("é".encode() * 100, 10) == "é" * 9 + "…"  # a character cut by the head is still text
+    assert shown_value(preview(b'say "hi"')) == '"say \\"hi\\""' and shown_value("blue") == '"blue"'
+    # every model that shows values uses it
+    feed = FeedModel(detect_gaps=False)
+    feed.add(event("img", 1, PNG))
+    assert feed.rows()[0].to_json()["v"] == "<1,032 bytes: 89 50 4e 47 0d 0a 1a 0a …>"
+    assert "<1,032 bytes" in feed.rows()[0].to_text() and "'<" not in feed.rows()[0].to_text()
+    table = TableModel()
+    table.add(event("img", 1, PNG))
+    assert table.rows()[0]["shown"].startswith("<1,032 bytes: 89 50")
+    tl = TimelineModel()
+    tl.add(event("img", 1, PNG))
+    assert tl.snapshot()["marks"][0][3].startswith("<1,032 bytes")
+    history = BucketHistory([event("img", 1, PNG)], history=5)
+    assert history.describe(1)["rows"][0]["shown"].startswith("<1,032 bytes")
+
+
+def test_natural_order_of_keys() -> None:
+    keys = ["k10", "k2", "k1", "a", "k02x", "sensor.10.t", "sensor.9.t", "10", "9", "K3"]
+    assert natural_sorted(keys) == ["9", "10", "K3", "a", "k1", "k2", "k02x", "k10", "sensor.9.t", "sensor.10.t"]
+    assert sorted(keys, key=natural_key) == natural_sorted(keys)
+    assert natural_sorted(["k1", "k10", "k2"]) == ["k1", "k2", "k10"]
+    assert natural_sorted(["9", "10", "a"]) == ["9", "10", "a"]
+    assert natural_sorted(["sensor.10.t", "sensor.9.t"]) == ["sensor.9.t", "sensor.10.t"]
+    table = TableModel()
+    table.extend(event(k, i + 1, "v") for i, k in enumerate(["k10", "k2", "k1"]))
+    assert [r["key"] for r in table.rows()] == ["k1", "k2", "k10"] and table.live_keys == ["k1", "k2", "k10"]
+    tl = TimelineModel()
+    tl.extend(event(k, i + 1, "v") for i, k in enumerate(["k10", "k2", "k1"]))
+    assert [lane.key for lane in tl.sorted_lanes()] == ["k1", "k2", "k10"]
+    assert [line.split()[0] for line in tl.to_text()] == ["k1", "k2", "k10"]
+    history = BucketHistory([event(k, i + 1, "v") for i, k in enumerate(["k10", "k2", "k1"])], history=5)
+    assert [r["key"] for r in history.describe(3)["rows"]] == ["k1", "k2", "k10"]
+    assert history.keys == ["k1", "k2", "k10"]
+
+
+def test_stream_counts_turn_the_oldest_marks_gone() -> None:
+    tl = TimelineModel(history=10)
+    tl.extend([event("carol", 1, "a"), event("carol", 2, "b"), event("carol", 3, "c"),
+               event("carol", 4, operation="DEL"), event("dave", 5, "x"), event("dave", 6, operation="PURGE"),
+               event("erin", 7, "e")])
+    tl.take_delta()  # a view has everything
+    # purge_deletes: carol and dave hold nothing any more (dave's 5 was gone already: purged); erin keeps hers
+    assert tl.apply_counts({"erin": 1}, upto=7) == 5
+    assert tl.gone_revisions() == [1, 2, 3, 4, 5, 6]
+    assert {m.revision: m.gone for m in tl.marks()}[4] == "removed"
+    delta = tl.take_delta()
+    assert delta is not None and sorted(r for r, _ in delta["gone"]) == [1, 2, 3, 4, 6]
+    assert tl.apply_counts({"erin": 1}, upto=7) == 0  # nothing new: no change
+    # a write newer than the count is never touched; a count above what the lane knows changes nothing
+    tl.add(event("erin", 8, "f"))
+    assert tl.apply_counts({"erin": 1}, upto=7) == 0 and tl.lane("erin").kept == 2
+    assert tl.apply_counts({"erin": 5}, upto=8) == 0
+    # expiry by age: erin's older revision is gone, the newest stays
+    assert tl.apply_counts({"erin": 1}, upto=8) == 1 and tl.lane("erin").kept == 1
+    assert tl.status()["gone"] == 7
+
+
+def test_table_drops_keys_the_stream_no_longer_holds() -> None:
+    table = TableModel()
+    table.extend([event("a", 1, "x"), event("b", 2, operation="DEL"), event("c", 3, "y")])
+    assert table.apply_counts({"a": 1, "c": 1}, upto=3) == ["b"]  # purge_deletes removed b's tombstone
+    assert [r["key"] for r in table.rows(show_deleted=True)] == ["a", "c"]
+    table.add(event("d", 4, "new"))
+    assert table.apply_counts({"a": 1}, upto=3) == ["c"]  # c expired; d is newer than the count: it stays
+    assert [r["key"] for r in table.rows()] == ["a", "d"]
 
 
 # --- feed --------------------------------------------------------------------------------------
@@ -297,3 +376,20 @@ def test_race_stats_and_verdicts() -> None:
         lost.record(writer, "ok")
     result = lost.finish(3)
     assert not result.ok and result.lost_updates == 1 and "1 update lost" in result.summary()
+
+
+def test_race_words_add_up() -> None:
+    from kvnb.model.race import RaceResult
+
+    good = RaceResult(final_value=100, successes=100, conflicts=80, retries=15, lost_updates=0, ok=True, cas=True,
+                      writers=4, increments=25)
+    assert good.verdict() == "nothing lost: final value 100 = 100 increments stored"
+    assert good.arithmetic() == (
+        "180 attempts = 100 stored + 80 refused because another writer got there first; every refused write read "
+        "the key again and retried, so all 100 increments landed (15 increments needed more than one try)")
+    text = good.summary()
+    assert "conflict" not in text and "retried increments" not in text and "4 writers × 25 increments" in text
+    lost = RaceResult(final_value=37, successes=100, conflicts=0, retries=0, lost_updates=63, ok=False, cas=False,
+                      writers=4, increments=25)
+    assert lost.verdict().startswith("63 updates lost: final value 37, but 100 puts were stored")
+    assert lost.arithmetic().startswith("100 puts = 4 writers × 25 increments, none refused")

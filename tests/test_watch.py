@@ -367,3 +367,89 @@ async def test_watching_on_a_server_without_jetstream_names_that_cause(tmp_path:
     assert text.startswith("cannot watch bucket 'orders': no JetStream API answered: JetStream is not enabled "
                            "on this server. Fix: start nats-server with --jetstream"), text
     assert not any(word in text for word in ("cluster", "leader", "account")), text
+
+
+# --- several patterns, one consumer (filter_subjects) ----------------------------------------
+
+
+async def _fill_shop(kv: kvnb.KV) -> None:
+    for key in ("orders.eu.1", "users.ann", "stock.apple", "orders.us.2", "users.ann.address"):
+        await kv.put(key, "v")
+
+
+async def test_several_patterns_share_one_consumer(kv: kvnb.KV) -> None:
+    await _fill_shop(kv)
+    async with kv.watch(["orders.>", "users.*"]) as watch:
+        initial = await take(watch.events(), 4)
+        assert shown(initial) == [("orders.eu.1", "PUT"), ("users.ann", "PUT"), ("orders.us.2", "PUT"), CAUGHT_UP]
+        assert await consumer_count(kv) == 1
+        assert watch.patterns == ("orders.>", "users.*")
+        await kv.put("stock.pear", "v")
+        await kv.delete("users.ann")
+        await kv.put("orders.eu.3", "v")
+        assert shown(await take(aiter(watch), 2)) == [("users.ann", "DEL"), ("orders.eu.3", "PUT")]
+    assert await consumer_count(kv) == 0
+
+
+async def test_several_patterns_with_include_history(kv: kvnb.KV) -> None:
+    await kv.put("orders.1", "a")
+    await kv.put("orders.1", "b")
+    await kv.put("users.x", "c")
+    await kv.put("other", "d")
+    async with kv.watch(["orders.*", "users.*"], include_history=True) as watch:
+        got = await take(aiter(watch), 3)
+    assert [e.text for e in got] == ["a", "b", "c"]  # type: ignore[attr-defined]
+
+
+async def test_several_patterns_with_ignore_deletes_and_updates_only(kv: kvnb.KV) -> None:
+    await _fill_shop(kv)
+    async with kv.watch(["orders.>", "users.*"], updates_only=True, ignore_deletes=True) as watch:
+        await watch.wait_caught_up(TIMEOUT)
+        await kv.delete("orders.eu.1")
+        await kv.put("users.bob", "v")
+        assert shown(await take(aiter(watch), 1)) == [("users.bob", "PUT")]
+
+
+async def test_several_patterns_from_revision(kv: kvnb.KV) -> None:
+    await kv.put("orders.1", "old")
+    start = await kv.put("users.x", "v")
+    await kv.put("other.1", "v")
+    await kv.put("orders.2", "new")
+    async with kv.watch(["orders.*", "users.*"], from_revision=start) as watch:
+        got = await take(aiter(watch), 2)
+    assert [e.key for e in got] == ["users.x", "orders.2"]  # type: ignore[attr-defined]
+
+
+async def test_several_patterns_resume_after_their_consumer_is_lost(kv: kvnb.KV) -> None:
+    async with kv.watch(["a.*", "b.*"]) as watch:
+        await watch.wait_caught_up(TIMEOUT)
+        await kv.js.delete_consumer(f"KV_{kv.name}", watch._consumer)  # type: ignore[arg-type]
+        revs = [await kv.put(key, "v") for key in ("a.1", "c.1", "b.1")]
+        watch._schedule_resume("test")  # what the heartbeat watchdog does after 3 s of silence
+        got = await take(aiter(watch), 2)
+        assert [e.revision for e in got] == [revs[0], revs[2]]  # type: ignore[attr-defined]
+        assert watch.resumes == 1
+
+
+async def test_overlapping_patterns_are_refused_before_sending(kv: kvnb.KV) -> None:
+    with pytest.raises(kvnb.InvalidKey, match="overlap"):
+        kv.watch(["orders.>", "orders.eu.*"])
+    with pytest.raises(kvnb.InvalidKey, match="overlap"):
+        kv.watch(["a.*", "a.*"])
+    with pytest.raises(kvnb.InvalidKey, match="non-empty list"):
+        kv.watch([])
+    assert await consumer_count(kv) == 0
+
+
+async def test_the_server_itself_refuses_overlapping_filters(kv: kvnb.KV) -> None:
+    """Why kvnb checks: the server would refuse such a consumer (kvnb's rule is the server's)."""
+    watch = Watch(kv.nc, bucket=kv.name, pattern=("orders.>", "orders.eu.*"))
+    with pytest.raises(kvnb.ServerError, match=r"cannot overlap.*10138"):
+        await watch.start()
+    await watch.stop()
+
+
+async def test_several_patterns_on_an_old_server_are_named(kv: kvnb.KV, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(kv.nc._current_server, "server_version", "2.9.10")
+    with pytest.raises(kvnb.NotSupported, match=r"2\.10 or newer; this server is 2\.9\.10"):
+        kv.watch(["a.*", "b.*"])

@@ -150,7 +150,7 @@ async def test_timeline_live_marks_and_gone_revisions(kv: kvnb.KV) -> None:
             await until(lambda: tl.model.last_revision == 5)
             assert tl.model.to_text() == ["a  (P1) P3 P4", "b  (P2) X5"]
             first = repr(tl).splitlines()[0]
-            assert first == f"Timeline('>' on {small.name!r}): 2 keys, revisions 1..5, history 2, 2 gone"
+            assert first == f"Timeline('>' on {small.name!r}): 2 keys, revisions 1..5, history 2, 2 no longer kept"
         finally:
             await tl.aclose()
     finally:
@@ -223,3 +223,83 @@ async def test_widgets_need_a_running_loop_and_accept_the_sync_facade(kv: kvnb.K
         assert feed.kv is kv and feed.caught_up
     finally:
         await feed.aclose()
+
+
+def gone_marks(tl: kvnb.Timeline) -> dict[int, str]:
+    return {m.revision: m.gone for m in tl.model.marks() if m.gone}
+
+
+async def test_purge_deletes_turns_marks_gone_and_empties_tombstones(kv: kvnb.KV) -> None:
+    """The watch never hears of purge_deletes: the widgets learn it from the stream's per-key counts."""
+    for value in ("1", "2", "3"):
+        await kv.put("carol", value)
+    await kv.delete("carol")  # revision 4
+    await kv.put("dave", "x")
+    await kv.purge("dave")  # revision 6: dave's 5 is removed by the purge itself
+    await kv.put("erin", "e")  # revision 7
+    tl = kvnb.Timeline(kv)
+    table = kvnb.BucketTable(kv, show_deleted=True)
+    tt = kvnb.TimeTravel(kv)
+    try:
+        await tl.ready()
+        await table.ready()
+        await tt.ready()
+        await until(lambda: tl.kept is not None and tl.kept.requests > 0)  # the poller is running
+        assert gone_marks(tl) == {} and list(tl.model.gaps) == [(5, 5)]  # 5 was never there to see
+        assert [r["key"] for r in table.rows] == ["carol", "dave", "erin"]
+        assert [r["key"] for r in tt.view["rows"]] == ["carol", "dave", "erin"]
+        started = asyncio.get_running_loop().time()
+        await kv.purge_deletes()
+        await until(lambda: gone_marks(tl) == {1: "removed", 2: "removed", 3: "removed", 4: "removed", 6: "removed"})
+        await until(lambda: [r["key"] for r in table.rows] == ["erin"])
+        await until(lambda: [r["key"] for r in tt.view["rows"]] == ["erin"])
+        assert tl.model.lane("erin").n_gone == 0  # what the stream still holds stays
+        assert "5 no longer kept" in repr(tl).splitlines()[0]
+        html = tl._repr_html_()
+        assert 'data-revision="4" data-op="DEL" data-gone="removed"' in html
+        # about one request a second: a look (and a count only after a removal)
+        elapsed = asyncio.get_running_loop().time() - started
+        assert tl.kept.count_requests <= tl.kept.requests <= 2 * (elapsed + 2)
+    finally:
+        for widget in (tl, table, tt):
+            await widget.aclose()
+
+
+async def test_expired_values_turn_gone(nc: kvnb.client.NATS, bucket_name: str) -> None:
+    kv = await kvnb.open_bucket(bucket_name, history=5, ttl=1, nc=nc, fresh=True)
+    tl = kvnb.Timeline(kv)
+    table = kvnb.BucketTable(kv)
+    try:
+        await tl.ready()
+        await table.ready()
+        rev = await kv.put("short", "lived")
+        await until(lambda: [r["key"] for r in table.rows] == ["short"])
+        await until(lambda: gone_marks(tl) == {rev: "removed"})  # expired after 1 s, seen within a poll
+        await until(lambda: table.rows == [])
+    finally:
+        await tl.aclose()
+        await table.aclose()
+        await kvnb.delete_bucket(bucket_name, nc=nc)
+
+
+async def test_a_binary_value_is_shown_as_bytes_in_every_widget(kv: kvnb.KV) -> None:
+    png = b"\x89PNG\r\n\x1a\n" + bytes(1016)
+    await kv.put("logo.png", png)
+    feed = kvnb.WatchFeed(kv)
+    table = kvnb.BucketTable(kv)
+    tl = kvnb.Timeline(kv)
+    tt = kvnb.TimeTravel(kv)
+    try:
+        for widget in (feed, table, tl, tt):
+            await widget.ready()
+        expected = "<1,024 bytes: 89 50 4e 47 0d 0a 1a 0a …>"
+        assert [r["v"] for r in feed.rows if r["k"] == "e"] == [expected]
+        assert table.rows[0]["shown"] == expected and tt.view["rows"][0]["shown"] == expected
+        assert tl.model.marks()[0].value == expected
+        for widget in (feed, table, tl, tt):
+            html = widget._repr_html_()
+            assert expected.replace("<", "&lt;").replace(">", "&gt;") in html, type(widget).__name__
+            assert "\ufffd" not in html and "PNG" not in html
+    finally:
+        for widget in (feed, table, tl, tt):
+            await widget.aclose()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -172,8 +174,8 @@ async def test_timeline_sends_the_picture_once_then_only_new_marks() -> None:
     assert delta["type"] == "delta" and [m[1] for m in delta["data"]["marks"]] == [5000]
     assert delta["data"]["gone"] == [[63, "history"]] and len(json.dumps(delta)) < 1000
     assert delta["data"]["evicted"] == [1] and delta["data"]["gaps"] == [[3201, 4999]]
-    assert repr(tl).splitlines()[0] == ("Timeline('>' (offline)): 50 keys, revisions 2..5000, history 2, 3100 gone, "
-                                        "1799 never delivered")
+    assert repr(tl).splitlines()[0] == ("Timeline('>' (offline)): 50 keys, revisions 2..5000, history 2, "
+                                        "3100 no longer kept, 1799 never seen")
     html = tl._repr_html_()
     assert 'class="kvnb-widget kvnb-timeline"' in html and 'data-key="key0" data-revision="5000" data-op="PUT"' in html
     tl.close()
@@ -192,7 +194,7 @@ async def test_table_and_timetravel_offline() -> None:
     tt = kvnb.TimeTravel(entries=events, history=3)
     assert tt.revision == 4 and tt.state_at(3) == {"a": "y", "b": "z"}
     tt.revision = 1
-    assert tt.view["rows"] == [{"key": "a", "status": "value", "value": "x", "rev": 1}]
+    assert tt.view["rows"] == [{"key": "a", "status": "value", "value": "x", "shown": '"x"', "rev": 1}]
     assert repr(tt).splitlines() == ["TimeTravel(offline): revision 1 of 1..4", "  a  'x'  (rev 1)"]
     table.close()
     tt.close()
@@ -219,3 +221,73 @@ def test_widgets_refuse_what_is_not_a_bucket() -> None:
         kvnb.Race(None, "counter")  # type: ignore[arg-type]
     with pytest.raises(kvnb.InvalidInput, match=r"needs a bucket from `await kvnb\.open_bucket"):
         kvnb.WatchFeed(object())  # type: ignore[arg-type]
+
+
+# Symbols that need an emoji (or symbol) font: empty boxes on servers and containers without one.
+EMOJI_FONT = re.compile("[\u2300-\u23ff\u2600-\u27bf\u2b00-\u2bff\ufe0f\U0001f000-\U0001ffff]")
+PACKAGE = Path(kvnb.__file__).parent
+
+
+def test_no_symbol_needs_an_emoji_font() -> None:
+    found = []
+    for path in sorted(PACKAGE.rglob("*")):
+        if path.suffix in (".py", ".js", ".css"):
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                if EMOJI_FONT.search(line):
+                    found.append(f"{path.relative_to(PACKAGE)}:{n}: {line.strip()[:80]}")
+    assert found == []
+    assert EMOJI_FONT.search("✅ ❌ ✔ ✘ ⚠ ★ ⚑ ⏎") and not EMOJI_FONT.search("P D X × … · ← → ↵ –")
+
+
+def _offline_widgets() -> list[Any]:
+    png = b"\x89PNG\r\n\x1a\n" + bytes(1016)
+    events = [event("k10", 1, "ten"), event("k2", 2, png), event("k1", 3, 'say "hi" <b>'),
+              event("k2", 4, operation="DEL"), event("k1", 5, "again")]
+    feed = kvnb.WatchFeed()
+    feed.feed([*events[:2], kvnb.CAUGHT_UP, *events[2:]])
+    tl = kvnb.Timeline(history=1)
+    tl.feed(events)
+    table = kvnb.BucketTable(show_deleted=True)
+    table.feed(events)
+    tt = kvnb.TimeTravel(entries=events, history=1)
+    return [feed, tl, table, tt]
+
+
+async def test_static_pictures_are_self_contained_and_readable() -> None:
+    widgets = _offline_widgets()
+    try:
+        for widget in widgets:
+            html = widget._repr_mimebundle_()["text/html"]
+            name = type(widget).__name__
+            assert not EMOJI_FONT.search(html), name
+            for tag in ("<style", "<link", "<script"):  # stripped in untrusted notebooks, or external
+                assert tag not in html, (name, tag)
+            assert not re.search(r"var\(--jp-[\w-]+\)", html), f"{name}: a JupyterLab variable without a fallback"
+            if name in ("WatchFeed", "Timeline"):  # (the table and TimeTravel show k2 deleted by now)
+                assert "&lt;1,024 bytes: 89 50 4e 47 0d 0a 1a 0a …&gt;" in html, name
+                assert "hi\\&quot; &lt;b&gt;" in html and " <b>" not in html, name
+            assert "delta" not in html and "\ufffd" not in html, name
+        feed, tl, table, tt = widgets
+        # natural order: k1, k2, k10 wherever keys are listed
+        for html in (tl._static_html(), table._static_html(), tt._static_html()):
+            found = re.findall(r'data-key="(k\d+)"', html)
+            assert list(dict.fromkeys(found)) == ["k1", "k2", "k10"], found
+        assert [line.split()[0] for line in tl.model.to_text()] == ["k1", "k2", "k10"]
+        # the feed: columns op, key, revision, value, written; revisions right-aligned tabular numbers
+        assert re.search(r"<th[^>]*>revision</th>", feed._static_html()) and "tabular-nums" in feed._static_html()
+        # the timeline: details in words on hover; the gone mark says why
+        html = tl._static_html()
+        assert 'title="key k1, revision 3&#10;put' in html.replace("\n", "&#10;") or "key k1, revision 3\nput" in html
+        assert "no longer kept: the bucket keeps only the newest revisions of each key" in html
+    finally:
+        for widget in widgets:
+            widget.close()
+
+
+def test_every_widget_front_end_keeps_its_keys() -> None:
+    common = (PACKAGE / "widgets" / "_common.js").read_text()
+    stop = r'\["keydown", "keypress", "keyup"\]\) root\.addEventListener\(type, \(ev\) => ev\.stopPropagation'
+    assert re.search(stop, common)
+    for path in sorted((PACKAGE / "widgets").glob("*.js")):
+        if path.name != "_common.js":
+            assert "kvnbRoot(el, " in path.read_text(), f"{path.name} must build its root with kvnbRoot"

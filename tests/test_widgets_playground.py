@@ -19,10 +19,10 @@ async def test_every_operation_and_its_result(kv: kvnb.KV) -> None:
         assert "created size = 'L'" in await pg.do("create", "size", "L")
         assert "DEL marker at revision 4" in await pg.do("delete", "size")
         assert "PURGE marker at revision 5" in await pg.do("purge", "color")
-        assert pg.ok and len(pg.log) == 6 and pg.log[0].startswith("✔ purged color")
+        assert pg.ok and len(pg.log) == 6 and pg.log[0].startswith("ok: purged color")
         assert repr(pg).splitlines() == [
             f"Playground({kv.name!r}): key 'color', value 'L', last revision 5",
-            "  ✔ purged color → PURGE marker at revision 5 (older revisions removed)"]
+            "  ok: purged color → PURGE marker at revision 5 (older revisions removed)"]
         assert 'class="kvnb-widget kvnb-playground"' in pg._repr_html_()
     finally:
         await pg.aclose()
@@ -43,7 +43,7 @@ async def test_errors_show_inline_and_are_not_raised(kv: kvnb.KV) -> None:
         assert not pg.ok and "InvalidKey" in text and "it contains space" in text
         text = await pg.do("get", "never")
         assert not pg.ok and "not found" in text
-        assert repr(pg).splitlines()[1].startswith("  ✘ get never")
+        assert repr(pg).splitlines()[1].startswith("  failed: get never")
     finally:
         await pg.aclose()
 

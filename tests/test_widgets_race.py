@@ -24,7 +24,15 @@ async def test_cas_race_loses_nothing(kv: kvnb.KV) -> None:
                 assert (w["recent"].count("+"), w["recent"].count("×")) == (w["ok"], w["conflicts"])
         text = repr(race).splitlines()
         assert text[0] == f"Race('counter' on {kv.name!r}): 4 writers × 10 increments, update(last=)"
-        assert "final value 40 == 40 successful increments: nothing lost" in text[1]
+        assert "nothing lost: final value 40 = 40 increments stored" in text[1]
+        # the numbers add up in words: attempts = stored + refused, each lane and in total
+        assert f"{result.attempts} attempts = 40 stored + {result.conflicts} refused because another writer" in text[1]
+        lane_lines = [t for t in text if t.strip().startswith("writer ")]
+        assert all(f"{w.successes} stored + {w.conflicts} refused (retried) = "
+                   f"{w.successes + w.conflicts} attempts" in line
+                   for w, line in zip(race.stats.writers, lane_lines, strict=True))
+        html = race._repr_html_()
+        assert "nothing lost: final value 40 = 40 increments stored" in html and "conflicts" not in html
         assert race.state["finished"] and race.state["ok"] is True
     finally:
         await race.aclose()

@@ -103,3 +103,23 @@ async def test_close_still_removes_the_view_and_stop_is_idempotent(
     # a closed widget shown afterwards is a static picture, never a dangling view
     shown = _outputs(nb.cells[3])[0]["data"]
     assert WIDGET_MIME not in shown
+
+
+async def test_a_polled_view_keeps_its_last_picture(nats_server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ClusterView and the classroom boards (ipywidgets.HTML re-rendered by a task) freeze the same way."""
+    nb = _notebook([
+        "import ipywidgets, kvnb\nfrom kvnb.widgets._frozen import FrozenPicture\n"
+        "class Board(FrozenPicture):\n"
+        "    def __init__(self):\n"
+        "        self.widget = ipywidgets.HTML('<b class=\"first\">first</b>')\n"
+        "        self._init_frozen()\n"
+        "    async def stop(self):\n"
+        "        self._freeze()\n"
+        "board = Board()\nboard",
+        "board.widget.value = '<b class=\"last\">last picture</b>'",
+        "assert await kvnb.stop_widgets() == 1 and board.stopped",
+    ])
+    _run(nb, nats_server, monkeypatch)
+    data = _outputs(nb.cells[0])[0]["data"]
+    assert WIDGET_MIME not in data
+    assert "last picture" in data["text/html"] and "kvnb-stopped" in data["text/html"]

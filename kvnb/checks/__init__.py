@@ -16,12 +16,14 @@ snapshot cannot pass for a watch. A wrong type or a stopped watch gets a hint, n
 | 05 delete, purge, TTL | delete_vs_purge, expiring_key, cache_bucket |
 | 06 patterns | flag_reader, renew_lease, lock_by_hand |
 | 07 under the hood | stream_and_subject, raw_update, raw_delete |
+| 10 batches and counters | atomic_order, undo, like_counter |
 | 11 capstone | config_reader, service_registry, job_leader, fenced_runs |
 """
 
 from __future__ import annotations
 
 from ._core import NotYet, Passed
+from .beyond import atomic_order, like_counter, undo
 from .capstone import config_reader, fenced_runs, job_leader, service_registry
 from .conflicts import cas_increment, claim
 from .expiry import cache_bucket, delete_vs_purge, expiring_key
@@ -34,6 +36,7 @@ from .watching import resumed, watch_options
 __all__ = [
     "NotYet",
     "Passed",
+    "atomic_order",
     "cache_bucket",
     "cas_increment",
     "claim",
@@ -44,6 +47,7 @@ __all__ = [
     "flag_reader",
     "job_leader",
     "keeps_last",
+    "like_counter",
     "lock_by_hand",
     "profile_json",
     "raw_delete",
@@ -55,6 +59,7 @@ __all__ = [
     "state_at",
     "stream_and_subject",
     "temp_pattern",
+    "undo",
     "value_before",
     "watch_options",
 ]

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any, Literal
 
-from .events import EventLike, created_ms, op_letter, preview
+from .events import BytesPreview, EventLike, created_ms, op_letter, preview, shown_value
 
 __all__ = ["CaughtUpMark", "FeedModel", "FeedRow", "Gap", "RateMeter"]
 
@@ -87,8 +87,10 @@ class FeedRow:
     def to_json(self) -> dict[str, Any]:
         """A compact dict for the front end."""
         if self.kind == "event":
+            # "v" is ready to show: text in quotes, a binary value as <N bytes: ...>
             return {"k": "e", "key": self.key, "rev": self.revision, "op": self.operation,
-                    "l": op_letter(self.operation), "v": self.value, "t": self.created, "d": self.delta}
+                    "l": op_letter(self.operation), "v": shown_value(self.value) if self.operation == "PUT" else "",
+                    "t": self.created}
         if self.kind == "gap":
             return {"k": "g", "first": self.first, "last": self.last, "text": self.text}
         return {"k": "c", "rev": self.revision, "text": self.text}
@@ -96,7 +98,10 @@ class FeedRow:
     def to_text(self, key_width: int = 0) -> str:
         """One deterministic line (no times), for ``text/plain`` reprs."""
         if self.kind == "event":
-            shown = repr(self.value) if self.operation == "PUT" else "(tombstone)"
+            if self.operation != "PUT":
+                shown = "(tombstone)"
+            else:
+                shown = self.value if isinstance(self.value, BytesPreview) else repr(self.value)
             return f"{self.operation:<5} {self.key:<{key_width}}  rev {self.revision:<6} {shown}"
         if self.kind == "gap":
             return f"~ {self.text}"

@@ -22,7 +22,7 @@ import bisect
 from collections.abc import Iterable
 from typing import Any
 
-from .events import EventLike
+from .events import EventLike, natural_key, natural_sorted, preview, shown_value
 
 __all__ = ["BucketHistory", "BucketState", "KeyAt"]
 
@@ -85,7 +85,7 @@ class BucketHistory:
 
     @property
     def keys(self) -> list[str]:
-        return sorted(self._by_key)
+        return natural_sorted(self._by_key)
 
     def revisions(self) -> list[int]:
         """Every kept revision, ascending."""
@@ -128,7 +128,7 @@ class BucketHistory:
         state.deleted = {}
         state.entries = {}
         state.reasons = {}
-        for key in sorted(self._by_key):
+        for key in sorted(self._by_key, key=natural_key):
             at = self.key_at(key, revision)
             if at.status == "value":
                 state[key] = at.entry.value.decode("utf-8", errors="replace")  # type: ignore[union-attr]
@@ -146,10 +146,12 @@ class BucketHistory:
         """Rows for a view: every key with its status at ``revision`` and a note on what is unknowable."""
         state = self.state_at(revision)
         rows: list[dict[str, Any]] = []
-        for key in sorted(self._by_key):
+        for key in sorted(self._by_key, key=natural_key):
             if key in state:
                 e = state.entries[key]
-                rows.append({"key": key, "status": "value", "value": state[key], "rev": e.revision})
+                value = preview(e.value, 60)
+                rows.append({"key": key, "status": "value", "value": value, "shown": shown_value(value),
+                             "rev": e.revision})
             elif key in state.deleted:
                 rev, op = state.deleted[key]
                 rows.append({"key": key, "status": "deleted", "value": "", "rev": rev, "op": op})

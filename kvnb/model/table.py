@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .events import EventLike, created_ms, op_letter, preview
+from .events import BytesPreview, EventLike, created_ms, natural_key, natural_sorted, op_letter, preview, shown_value
 
 __all__ = ["TableModel"]
 
@@ -28,31 +28,45 @@ class TableModel:
             self.last_revision = entry.revision
         self.changed = True
 
+    def apply_counts(self, counts: dict[str, int], *, upto: int | None = None) -> list[str]:
+        """What the stream still holds (``{key: messages}``): keys it holds nothing of are dropped
+        (their tombstones removed by ``purge_deletes``, or their values expired). A key whose newest
+        entry is newer than ``upto`` (the stream's last revision when it counted) stays. Returns the
+        keys dropped."""
+        gone = [k for k, e in self.latest.items()
+                if counts.get(k, 0) <= 0 and (upto is None or e.revision <= upto)]
+        for key in gone:
+            del self.latest[key]
+        if gone:
+            self.changed = True
+        return gone
+
     def extend(self, entries: object) -> None:
         for entry in entries:  # type: ignore[attr-defined]
             self.add(entry)
 
     @property
     def live_keys(self) -> list[str]:
-        """Keys that have a value now, sorted."""
-        return sorted(k for k, e in self.latest.items() if e.operation == "PUT")
+        """Keys that have a value now, in natural order (k2 before k10)."""
+        return natural_sorted(k for k, e in self.latest.items() if e.operation == "PUT")
 
     @property
     def deleted_keys(self) -> list[str]:
-        return sorted(k for k, e in self.latest.items() if e.operation != "PUT")
+        return natural_sorted(k for k, e in self.latest.items() if e.operation != "PUT")
 
     def rows(self, *, show_deleted: bool = False, limit: int | None = None) -> list[dict[str, Any]]:
-        """Rows sorted by key: ``key``, ``value`` (preview), ``rev``, ``op``, ``l`` (letter), ``t`` (ms),
-        ``deleted``."""
+        """Rows in natural key order: ``key``, ``value`` (preview), ``shown`` (the value as views show it:
+        ``"text"`` or ``<N bytes: ...>``), ``rev``, ``op``, ``l`` (letter), ``t`` (ms), ``deleted``."""
         out = []
-        for key in sorted(self.latest):
+        for key in sorted(self.latest, key=natural_key):
             e = self.latest[key]
             deleted = e.operation != "PUT"
             if deleted and not show_deleted:
                 continue
             if limit is not None and len(out) >= limit:
                 break
-            out.append({"key": key, "value": "" if deleted else preview(e.value, 60), "rev": e.revision,
+            value = "" if deleted else preview(e.value, 60)
+            out.append({"key": key, "value": value, "shown": "" if deleted else shown_value(value), "rev": e.revision,
                         "op": e.operation, "l": op_letter(e.operation), "t": created_ms(e.created),
                         "deleted": deleted})
         return out
@@ -65,7 +79,10 @@ class TableModel:
         width = min(24, max(len(r["key"]) for r in rows))
         lines = []
         for r in rows[:limit]:
-            what = f"{r['op']} tombstone" if r["deleted"] else repr(r["value"])
+            if r["deleted"]:
+                what = f"{r['op']} tombstone"
+            else:
+                what = r["value"] if isinstance(r["value"], BytesPreview) else repr(r["value"])
             lines.append(f"{r['key']:<{width}}  rev {r['rev']:<6} {what}")
         if len(rows) > limit:
             lines.append(f"… {len(rows) - limit} more keys")

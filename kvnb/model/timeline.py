@@ -8,7 +8,11 @@ which marks the server no longer keeps:
 - a key keeps only its newest ``history`` revisions (markers included): older marks turn *gone*;
 - a PURGE removes every earlier revision of its key: they turn *gone* too;
 - revisions never delivered at all (dropped before anyone read them) are *axis gaps*: with a
-  watch of ``">"`` every revision number is accounted for, so a missing one is shown, not hidden.
+  watch of ``">"`` every revision number is accounted for, so a missing one is shown, not hidden;
+- what the stream removes without a word to the watch (``purge_deletes``, values expiring by age, a
+  smaller history set later) is learned from the stream's per-key message counts
+  (:meth:`TimelineModel.apply_counts`): a key keeps its newest ``count`` revisions, older marks turn
+  *gone* (``"removed"``).
 
 Views get either the whole picture (:meth:`snapshot`) or only what changed since the last call
 (:meth:`take_delta`), so a 50 × 64 picture is sent once and then a few marks at a time.
@@ -20,7 +24,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from .events import OP_LETTERS, EventLike, op_letter, preview
+from .events import OP_LETTERS, EventLike, natural_key, op_letter, preview, shown_value
 
 __all__ = ["KeyLane", "Mark", "TimelineModel"]
 
@@ -32,10 +36,10 @@ class Mark:
     key: str
     revision: int
     operation: str
-    value: str  # a preview of the value
+    value: str  # the value as views show it: "text" in quotes or <N bytes: ...> ("" for markers)
     created: int | None  # epoch ms
-    delta: int | None
-    gone: str = ""  # "" kept, "history" dropped by history depth, "purge" removed by a purge
+    gone: str = ""  # "" kept; gone: "history" (history depth), "purge" (a later purge), "removed" (the stream
+    # no longer holds it: purge_deletes, expired, or a smaller history set later)
 
     def to_text(self) -> str:
         text = f"{op_letter(self.operation)}{self.revision}"
@@ -112,8 +116,8 @@ class TimelineModel:
             self._new_keys.append(key)
         op = entry.operation
         created = entry.created
-        mark = Mark(key, revision, op, preview(entry.value, 60) if op == "PUT" else "",
-                    None if created is None else int(created.timestamp() * 1000), entry.delta)
+        mark = Mark(key, revision, op, shown_value(preview(entry.value, 60)) if op == "PUT" else "",
+                    None if created is None else int(created.timestamp() * 1000))
         marks = lane.marks
         if len(marks) == self.max_revisions:  # the lane is full: drop its oldest mark
             old = marks.popleft()
@@ -147,9 +151,50 @@ class TimelineModel:
         if mark.revision <= self._sent:  # a view has it: tell it (unsent marks carry the flag themselves)
             self._gone.append((mark.revision, why))
 
+    def apply_counts(self, counts: dict[str, int], *, upto: int | None = None, keys: object = None) -> int:
+        """What the stream still holds: ``{key: messages}`` (from STREAM.INFO with ``subjects_filter``).
+
+        Removals always take a key's *oldest* revisions, so of its revisions up to ``upto`` (the
+        stream's last revision when it counted) a key keeps the newest ``count``; older marks turn
+        gone (``"removed"``). ``keys`` limits which lanes the counts speak for (default: every lane;
+        a key missing from ``counts`` holds nothing). Returns how many marks turned gone. Marks only
+        ever turn gone, never back, and a mark newer than ``upto`` is never touched.
+        """
+        changed = 0
+        scope = list(self.lanes) if keys is None else keys
+        for key in scope:  # type: ignore[attr-defined]
+            lane = self.lanes.get(key)
+            if lane is None:
+                continue
+            keep = max(0, counts.get(key, 0))
+            marks = lane.marks
+            counted = len(marks)
+            if upto is not None:
+                while counted and marks[counted - 1].revision > upto:
+                    counted -= 1
+            while counted - lane.n_gone > keep:
+                self._set_gone(marks[lane.n_gone], "removed")
+                lane.n_gone += 1
+                changed += 1
+        return changed
+
+    def kept_total(self) -> int:
+        """Marks not gone, over every lane (what the stream should hold when the model sees everything)."""
+        return sum(lane.kept for lane in self.lanes.values())
+
+    @property
+    def complete(self) -> bool:
+        """Every kept revision of the bucket has a mark: every key watched, no lane or mark trimmed."""
+        return self.track_gaps and not self.hidden_keys and all(
+            len(lane.marks) < self.max_revisions for lane in self.lanes.values())
+
     # --- reading ----------------------------------------------------------------------------
     def lane(self, key: str) -> KeyLane:
         return self.lanes[key]
+
+    def sorted_lanes(self) -> list[KeyLane]:
+        """The lanes in natural key order (k2 before k10), as views draw them."""
+        return sorted(self.lanes.values(), key=lambda lane: natural_key(lane.key))
 
     def marks(self) -> list[Mark]:
         """Every mark, in revision order."""
@@ -171,16 +216,17 @@ class TimelineModel:
     # --- what views get ---------------------------------------------------------------------
     @staticmethod
     def _mark_row(lane_index: int, m: Mark) -> list[Any]:
-        return [lane_index, m.revision, OP_LETTERS[m.operation], m.value, m.created, m.delta, m.gone]
+        return [lane_index, m.revision, OP_LETTERS[m.operation], m.value, m.created, m.gone]
 
     def snapshot(self) -> dict[str, Any]:
         """The whole picture (and the delta bookkeeping restarts from here).
 
-        ``keys``: lane names in lane order; ``marks``: ``[lane, revision, letter, value, created_ms,
-        delta, gone]`` rows; ``gaps``: ``[first, last]`` revision ranges never delivered.
+        ``keys``: lane names in lane order (a view sorts them naturally); ``marks``: ``[lane, revision,
+        letter, shown value, created_ms, gone]`` rows; ``gaps``: ``[first, last]`` revision ranges never
+        delivered.
         """
         letters = OP_LETTERS
-        rows = [[lane.index, m.revision, letters[m.operation], m.value, m.created, m.delta, m.gone]
+        rows = [[lane.index, m.revision, letters[m.operation], m.value, m.created, m.gone]
                 for lane in self.lanes.values() for m in lane.marks]
         self._forget_changes()
         return {"keys": list(self.lanes), "marks": rows, "gaps": [list(g) for g in self.gaps],
@@ -221,7 +267,7 @@ class TimelineModel:
             return []
         width = min(24, max(len(k) for k in self.lanes))
         lines = []
-        for i, lane in enumerate(self.lanes.values()):
+        for i, lane in enumerate(self.sorted_lanes()):
             if i == max_lanes:
                 lines.append(f"… {len(self.lanes) - max_lanes} more keys")
                 break

@@ -9,6 +9,9 @@ By default each writer has its own connection (like separate programs); when a s
 connection cannot be made (e.g. credentials kvnb cannot copy), the writers share the bucket's
 connection as independent tasks, which races just the same.
 
+:func:`run_counter_race` races the same writers on a server-side counter (:mod:`kvnb.counter`):
+each sends "+1" and the server adds, so nothing conflicts and nothing is lost.
+
 Example::
 
     result = await run_race(kv, "counter", writers=4, increments=25)
@@ -20,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -31,8 +35,9 @@ if TYPE_CHECKING:
     from nats.aio.client import Client as NATS
 
     from ..bucket import KV
+    from ..counter import Counter
 
-__all__ = ["check_race_args", "run_race"]
+__all__ = ["check_race_args", "run_counter_race", "run_race"]
 
 log = logging.getLogger("kvnb.race")
 MAX_WRITERS = 32
@@ -61,6 +66,7 @@ async def run_race(kv: KV, key: str, *, writers: int = 4, increments: int = 25, 
     notify = on_change or (lambda: None)
     await kv.put(key, "0")
     buckets, connections = await _open_writers(kv, writers, separate_connections)
+    stats.started = time.perf_counter()
     try:
         await asyncio.gather(*(_writer(i, buckets[i], key, increments, cas, stats, notify, max_attempts)
                                for i in range(writers)))
@@ -76,6 +82,62 @@ async def run_race(kv: KV, key: str, *, writers: int = 4, increments: int = 25, 
     result = stats.finish(final)
     notify()
     return result
+
+
+async def run_counter_race(counter: Counter, key: str, *, writers: int = 4, increments: int = 25,
+                           separate_connections: bool = True, stats: RaceStats | None = None,
+                           on_change: Callable[[], None] | None = None) -> RaceResult:
+    """Set ``key``'s counter to 0, then ``writers`` clients each add 1 ``increments`` times; return the verdict."""
+    check_race_args(key, writers, increments)
+    stats = stats if stats is not None else RaceStats(writers, increments, mode="counter")
+    notify = on_change or (lambda: None)
+    current = await counter.get(key)
+    if current:
+        await counter.add(key, -current)  # a counter cannot be set, only moved: back to 0
+    counters, connections = await _open_counters(counter, writers, separate_connections)
+    stats.started = time.perf_counter()
+
+    async def writer(i: int) -> None:
+        try:
+            for _ in range(increments):
+                await counters[i].add(key)
+                stats.record(i, "ok")
+                notify()
+        except KvnbError as err:  # the server went away, the counters were deleted
+            stats.record(i, "error", str(err))
+            notify()
+        finally:
+            stats.writer_done(i)
+
+    try:
+        await asyncio.gather(*(writer(i) for i in range(writers)))
+    finally:
+        for nc in connections:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(nc.close(), 2.0)
+    result = stats.finish(await counter.get(key))
+    notify()
+    return result
+
+
+async def _open_counters(counter: Counter, writers: int, separate: bool) -> tuple[list[Counter], list[NATS]]:
+    """One counter handle per writer, each on its own connection when possible."""
+    if not separate:
+        return [counter] * writers, []
+    from ..counter import Counter
+
+    connections: list[NATS] = []
+    try:
+        info = await counter.js.stream_info(counter._stream)
+        for i in range(writers):
+            connections.append(await _clone_connection(counter.nc, name=f"kvnb-race-counter-{i}"))
+    except Exception as err:  # fall back to one shared connection
+        log.info("race: separate connections unavailable (%s); writers share one connection", err)
+        for nc in connections:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(nc.close(), 2.0)
+        return [counter] * writers, []
+    return [Counter(nc, info, js_prefix=counter._js_prefix) for nc in connections], connections
 
 
 async def _writer(i: int, kv: KV, key: str, increments: int, cas: bool, stats: RaceStats,

@@ -36,6 +36,8 @@ import anywidget
 import traitlets as t
 
 from ..watch import CAUGHT_UP
+from ._registry import LIVE as _LIVE
+from ._registry import live_widgets, stop_widgets
 from ._throttle import Throttle
 
 if TYPE_CHECKING:
@@ -48,26 +50,6 @@ log = logging.getLogger("kvnb.widgets")
 _HERE = Path(__file__).parent
 _WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 _YIELD_EVERY = 512  # events between two yields to the loop (keeps buttons and refreshes responsive)
-# Every widget not yet stopped or closed, for stop_widgets(); weak, so a forgotten widget can still go.
-_LIVE: weakref.WeakSet[Any] = weakref.WeakSet()
-
-
-def live_widgets() -> list[Any]:
-    """The kvnb widgets of this kernel that are still live (neither stopped nor closed)."""
-    return [w for w in list(_LIVE) if not getattr(w, "stopped", True)]
-
-
-async def stop_widgets() -> int:
-    """Stop every live kvnb widget and keep its last picture on the page; returns how many were stopped.
-
-    The last cell of a notebook calls it: watchers and their server-side consumers end, every view
-    stays, frozen and marked "stopped". Example::
-
-        await kvnb.stop_widgets()
-    """
-    widgets = live_widgets()
-    await asyncio.gather(*(w.stop() for w in widgets), return_exceptions=True)
-    return len(widgets)
 
 
 def esm(name: str) -> str:

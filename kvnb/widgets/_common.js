@@ -21,10 +21,30 @@ function h(tag, attrs, ...children) {
   return node;
 }
 
+// Keys pressed inside a widget are the widget's: they never reach JupyterLab's shortcuts (ArrowLeft would
+// collapse a heading, "d d" delete a cell). Their default actions (a slider moving, text typed) still happen.
 function kvnbRoot(el, kind) {
-  const root = h("div", { class: `kvnb-widget kvnb-${kind}` });
+  // kvnb-live scopes kvnb.css to live views: a static picture (text/html) on the same page keeps its inline styles
+  const root = h("div", { class: `kvnb-widget kvnb-${kind} kvnb-live` });
+  for (const type of ["keydown", "keypress", "keyup"]) root.addEventListener(type, (ev) => ev.stopPropagation());
   el.replaceChildren(root);
   return root;
+}
+
+// Natural order of key names, the same as kvnb.model.natural_key: k2 before k10, sensor.9 before sensor.10.
+const NAT_CHUNKS = /(\d+)/;
+function natCompare(a, b) {
+  const x = String(a).split(NAT_CHUNKS), y = String(b).split(NAT_CHUNKS);
+  for (let i = 0; i < Math.min(x.length, y.length); i++) {
+    if (x[i] === y[i]) continue;
+    if (i % 2) { // digits
+      const d = Number(x[i]) - Number(y[i]);
+      if (d) return d < 0 ? -1 : 1;
+      continue;
+    }
+    return x[i] < y[i] ? -1 : 1;
+  }
+  return x.length - y.length;
 }
 
 function opBadge(op) {
@@ -54,16 +74,29 @@ function errorLine(model) {
   return line;
 }
 
+// How long a snapshot took from its message to the screen: a Performance API measure named
+// "kvnb:<kind>:snapshot-drawn" (message received -> the frame after it was painted), which the browser bench reads;
+// "kvnb:<kind>:snapshot-built" is the part spent building the DOM.
+function measureDrawn(kind, start) {
+  if (typeof performance === "undefined" || !performance.measure) return;
+  try { performance.measure(`kvnb:${kind}:snapshot-built`, { start, end: performance.now() }); } catch (e) { /* old browser */ }
+  requestAnimationFrame(() => setTimeout(() => {
+    try { performance.measure(`kvnb:${kind}:snapshot-drawn`, { start, end: performance.now() }); } catch (e) { /* old browser */ }
+  }, 0));
+}
+
 // Snapshot + delta protocol: the kernel sends {type: "snapshot"|"delta", seq, data}. A view asks for
 // a snapshot when it starts ("hello") and again if it ever misses a delta, so deltas stay small.
-function kvnbStream(model, onSnapshot, onDelta) {
+function kvnbStream(model, onSnapshot, onDelta, kind = "widget") {
   let seq = -1;
   let pending = [];
   const handler = (msg) => {
     if (!msg || typeof msg !== "object") return;
     if (msg.type === "snapshot") {
+      const start = performance.now();
       seq = msg.seq;
       onSnapshot(msg.data);
+      measureDrawn(kind, start);
       for (const m of pending.sort((a, b) => a.seq - b.seq)) {
         if (m.seq === seq + 1) { seq = m.seq; onDelta(m.data); }
       }

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from . import _base
+from ._frozen import FrozenPicture
 from ._html import MUTED, root
 
 if TYPE_CHECKING:
@@ -120,12 +120,14 @@ def bucket_state(info: StreamInfo) -> BucketState:
 def _cell(role: Role | None, replica: ReplicaState | None) -> str:
     if role is None:
         return f"<td style='{MUTED};text-align:center'>·</td>"
-    label = {"leader": "★ leader", "current": "current", "lagging": "lagging", "offline": "offline"}[role]
+    label = role
     if role == "lagging" and replica is not None and replica.lag:
         label += f" ({replica.lag} behind)"
-    weight = 600 if role == "leader" else 400
+    if role == "leader":  # a filled chip: told apart by shape and weight, not only colour
+        label = (f"<span style='background:{_COLORS['leader']};color:var(--jp-ui-inverse-font-color1,#fff);"
+                 "padding:0 6px;border-radius:3px;font-weight:600'>leader</span>")
     return (f"<td class='kvnb-role kvnb-role-{role}' style='color:{_COLORS[role]};text-align:center;"
-            f"padding:0 6px;font-weight:{weight}'>{label}</td>")
+            f"padding:1px 6px'>{label}</td>")
 
 
 def render(snapshot: ClusterSnapshot) -> str:
@@ -139,7 +141,7 @@ def render(snapshot: ClusterSnapshot) -> str:
         node = nodes.get(name, NodeState(name))
         state = "" if node.up is None else (f" <span style='color:{_COLORS['leader']}'>up</span>" if node.up
                                             else f" <span style='color:{_COLORS['offline']}'>down</span>")
-        marks = (" ⚑" if node.meta_leader else "") + (" ⇠ you" if snapshot.connected_to == name else "")
+        marks = (" (meta leader)" if node.meta_leader else "") + (" ← you" if snapshot.connected_to == name else "")
         head.append(f"<th title='{html.escape(node.url or '')}'>{html.escape(name)}{state}{html.escape(marks)}</th>")
     head.append("<th>values</th><th>last rev</th>")
     rows = []
@@ -156,7 +158,7 @@ def render(snapshot: ClusterSnapshot) -> str:
     style = "opacity:0.55;" if snapshot.stale else ""
     status = f"updated {snapshot.at:%H:%M:%S}" + (" (last answer; this poll failed)" if snapshot.stale else "")
     if any(n.meta_leader for n in snapshot.nodes):
-        status += " · ⚑ JetStream meta leader"
+        status += " · meta leader: the node that manages the cluster's buckets"
     table = (f"<table class='kvnb-cluster-table' style='{style}border-collapse:collapse'>"
              f"<tr>{''.join(head)}</tr>{''.join(rows)}</table>")
     # the shared frame of kvnb's widgets: same classes, JupyterLab colours, error line
@@ -170,7 +172,7 @@ def _why(err: BaseException) -> str:
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
-class ClusterView:
+class ClusterView(FrozenPicture):
     """A live picture of a cluster's nodes and bucket placements (see the module docstring).
 
     - ``nc``: a connection to the cluster; ``cluster``: a :class:`kvnb.cluster.Cluster` started
@@ -196,9 +198,7 @@ class ClusterView:
         self.renders = 0
         self._task: asyncio.Task[None] | None = None
         self._autostart = autostart
-        self._stopped = False
-        self._display_ids: list[str] = []
-        _base._LIVE.add(self)
+        self._init_frozen()
 
     # --- polling ------------------------------------------------------------------------------
     async def _nodes(self) -> list[NodeState]:
@@ -257,50 +257,21 @@ class ClusterView:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="kvnb-cluster-view")
         return self
 
-    @property
-    def stopped(self) -> bool:
-        """True once :meth:`stop` ended the polling."""
-        return self._stopped
-
     async def stop(self) -> ClusterView:
         """Stop polling; the last picture stays on the page (also in a saved notebook), marked stopped."""
-        self._stopped = True
-        _base._LIVE.discard(self)
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._display_ids:
-            from IPython.display import update_display
-
-            bundle = self._frozen_bundle()
-            for display_id in self._display_ids:
-                with contextlib.suppress(Exception):
-                    update_display(bundle, raw=True, display_id=display_id)
+        self._freeze()
         return self
 
-    def _frozen_bundle(self) -> dict[str, Any]:
-        note = ('<div class="kvnb-stopped" style="font-size:12px;color:var(--jp-ui-font-color2,#616161);margin:2px 0">'
-                f"stopped after {self.polls} polls · re-run the cell for a live view</div>")
-        return {"text/plain": f"ClusterView (stopped after {self.polls} polls)", "text/html": note + self.widget.value}
+    def _stopped_note(self) -> str:
+        return f"stopped after {self.polls} polls · re-run the cell for a live view"
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        if self._stopped:
-            return self._frozen_bundle()
+    def _live_bundle(self, **kwargs: Any) -> dict[str, Any]:
         if self._autostart:
             with contextlib.suppress(RuntimeError):  # no running loop: a plain script, nothing to poll with
                 self.start()
         return self.widget._repr_mimebundle_(**kwargs)
-
-    def _ipython_display_(self, **kwargs: Any) -> None:
-        # A display id, so stop() can put the last picture in place of the live view.
-        from IPython.display import display
-
-        bundle = self._repr_mimebundle_()
-        if self._stopped:
-            display(bundle, raw=True)
-            return
-        display_id = f"kvnb-cluster-{id(self)}-{len(self._display_ids)}"
-        self._display_ids.append(display_id)
-        display(bundle, raw=True, display_id=display_id)

@@ -1,4 +1,8 @@
 // WatchFeed front end: newest row first; rows arrive as small deltas, ages tick in the browser.
+// Columns line up: the key and revision columns are as wide as the widest seen (two CSS variables),
+// revisions are right-aligned tabular numbers.
+
+const OP_WORD = { PUT: "put (a new value)", DEL: "delete (a delete marker)", PURGE: "purge (older revisions removed)" };
 
 function feedRow(r) {
   if (r.k === "g") {
@@ -7,21 +11,35 @@ function feedRow(r) {
   if (r.k === "c") {
     return h("div", { class: "kvnb-caught-up", "data-revision": r.rev, text: r.text });
   }
-  const title = `revision ${r.rev} · ${r.op}` + (r.t ? ` · ${timeText(r.t)}` : "") +
-    (r.d !== null && r.d !== undefined ? ` · delta ${r.d}` : "");
-  const age = h("span", { class: "kvnb-age", text: ageText(r.t) });
-  age._t = r.t;
+  const title = `key ${r.key}, revision ${r.rev}: ${OP_WORD[r.op] || r.op}` + (r.t ? `\nwritten ${timeText(r.t)}` : "");
+  const age = h("span", { class: "kvnb-age", "data-t": r.t === null || r.t === undefined ? "" : r.t, text: ageText(r.t) });
   return h("div", { class: "kvnb-feed-row", "data-key": r.key, "data-revision": r.rev, "data-op": r.op, title },
     opBadge(r.op),
     h("span", { class: "kvnb-key", text: r.key }),
-    h("span", { class: "kvnb-rev", text: `rev ${r.rev}` }),
-    h("span", { class: "kvnb-val", text: r.op === "PUT" ? JSON.stringify(r.v) : `(${r.op === "DEL" ? "deleted" : "purged"})` }),
+    h("span", { class: "kvnb-rev", text: r.rev }),
+    h("span", { class: `kvnb-val${r.op === "PUT" ? "" : " kvnb-marker"}`, text: r.op === "PUT" ? r.v : `(${r.op === "DEL" ? "deleted" : "purged"})` }),
     age);
+}
+
+function escFeed(s) {
+  return String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]));
+}
+
+// The same row as feedRow, as HTML: a burst's 200 new rows are parsed in one go.
+function feedRowHtml(r) {
+  if (r.k !== "e") return feedRow(r).outerHTML;
+  const title = `key ${r.key}, revision ${r.rev}: ${OP_WORD[r.op] || r.op}` + (r.t ? `\nwritten ${timeText(r.t)}` : "");
+  const value = r.op === "PUT" ? r.v : `(${r.op === "DEL" ? "deleted" : "purged"})`;
+  return `<div class="kvnb-feed-row" data-key="${escFeed(r.key)}" data-revision="${r.rev}" data-op="${r.op}" title="${escFeed(title)}">` +
+    `<span class="kvnb-op ${OP_CLASS[r.op] || ""}" title="${r.op}">${OP_LETTER[r.op] || "?"}</span>` +
+    `<span class="kvnb-key">${escFeed(r.key)}</span><span class="kvnb-rev">${r.rev}</span>` +
+    `<span class="kvnb-val${r.op === "PUT" ? "" : " kvnb-marker"}">${escFeed(value)}</span>` +
+    `<span class="kvnb-age" data-t="${r.t === null || r.t === undefined ? "" : r.t}">${ageText(r.t)}</span></div>`;
 }
 
 function feedStatus(s) {
   if (!s) return "";
-  const parts = [`${s.events} events`, s.caught_up ? "caught up" : "catching up…"];
+  const parts = [`${s.events} event${s.events === 1 ? "" : "s"}`, s.caught_up ? "caught up" : "catching up…"];
   if (s.gaps) parts.push(`${s.gaps} gap${s.gaps === 1 ? "" : "s"} (${s.skipped} revisions not seen)`);
   if (s.hidden) parts.push(`${s.hidden} deletes hidden`);
   if (s.dropped) parts.push(`${s.dropped} older rows dropped`);
@@ -34,41 +52,73 @@ export default {
   render({ model, el }) {
     const root = kvnbRoot(el, "watchfeed");
     const status = h("span", { class: "kvnb-status", text: "connecting…" });
-    const rate = h("span", { class: "kvnb-rate kvnb-status", title: "events per second", text: "" });
+    const rate = h("span", { class: "kvnb-rate kvnb-status", title: "events per second, over the last 2 s", text: "" });
     const pause = h("button", { class: "kvnb-pause", text: "Pause", onclick: () => action(model, pause.textContent === "Pause" ? "pause" : "resume") });
     const clear = h("button", { class: "kvnb-clear", text: "Clear", onclick: () => action(model, "clear") });
     const list = h("div", { class: "kvnb-feed-rows" });
+    const header = h("div", { class: "kvnb-feed-header" },
+      h("span", { class: "kvnb-op-h", text: "op" }), h("span", { class: "kvnb-key", text: "key" }),
+      h("span", { class: "kvnb-rev", text: "revision" }), h("span", { class: "kvnb-val", text: "value" }),
+      h("span", { class: "kvnb-age", text: "age" }));
+    const table = h("div", { class: "kvnb-feed-table" }, header, list);
     root.append(
       h("div", { class: "kvnb-head" },
         h("span", { class: "kvnb-title", text: `watch ${model.get("pattern")} on ${model.get("bucket")}` }),
         status, h("span", { class: "kvnb-spacer" }), rate, pause, clear),
-      errorLine(model), list);
-    let maxRows = 200;
+      errorLine(model), table);
+    let maxRows = 200, keyW = 3, revW = 8;
 
+    const widen = (rows) => { // the key and revision columns grow to the widest value seen (capped)
+      let k = keyW, r = revW;
+      for (const row of rows) {
+        if (row.k !== "e") continue;
+        if (row.key.length > k) k = Math.min(32, row.key.length);
+        const n = String(row.rev).length;
+        if (n > r) r = n;
+      }
+      if (k !== keyW) { keyW = k; table.style.setProperty("--kvnb-key-w", `${k + 1}ch`); }
+      if (r !== revW) { revW = r; table.style.setProperty("--kvnb-rev-w", `${r}ch`); }
+    };
     const showStatus = (s) => {
       status.textContent = feedStatus(s);
-      rate.textContent = s ? `${s.rate} ev/s` : "";
+      rate.textContent = s ? `${s.rate} events/s` : "";
       pause.textContent = s && s.paused ? "Resume" : "Pause";
     };
     const trim = () => { while (list.childElementCount > maxRows) list.lastElementChild.remove(); };
+    let pending = [], lastStatus = null, timer2 = null, lastFlush = -1e9;
+    const flush = () => {
+      timer2 = null;
+      lastFlush = performance.now();
+      if (pending.length) {
+        widen(pending);
+        list.insertAdjacentHTML("afterbegin", pending.map(feedRowHtml).join(""));
+        pending = [];
+        trim();
+      }
+      showStatus(lastStatus);
+    };
     const stop = kvnbStream(model,
       (data) => {
+        if (timer2 !== null) { cancelAnimationFrame(timer2); timer2 = null; }
+        pending = [];
         maxRows = data.max_rows || maxRows;
-        list.replaceChildren(...data.rows.map(feedRow));
+        widen(data.rows);
+        list.innerHTML = data.rows.map(feedRowHtml).join("");
         showStatus(data.status);
       },
-      (data) => {
-        if (data.rows && data.rows.length) {
-          const frag = document.createDocumentFragment();
-          for (const r of data.rows.slice(0, maxRows)) frag.append(feedRow(r));
-          list.prepend(frag);
-          trim();
-        }
-        showStatus(data.status);
-      });
+      (data) => { // a quiet feed draws at once; a busy one in the next frame, deltas that came meanwhile together
+        if (data.rows && data.rows.length) pending = data.rows.concat(pending).slice(0, maxRows);
+        lastStatus = data.status;
+        if (timer2 !== null) return;
+        if (performance.now() - lastFlush > 30) flush(); // (the kernel sends at most 20 a second)
+        else timer2 = requestAnimationFrame(flush);
+      }, "watchfeed");
     const timer = setInterval(() => {
-      for (const age of list.querySelectorAll(".kvnb-age")) age.textContent = ageText(age._t);
+      for (const age of list.querySelectorAll(".kvnb-age")) {
+        const text = ageText(age.dataset.t === "" ? null : Number(age.dataset.t));
+        if (age.textContent !== text) age.textContent = text;
+      }
     }, 1000);
-    return () => { stop(); clearInterval(timer); };
+    return () => { stop(); clearInterval(timer); if (timer2 !== null) cancelAnimationFrame(timer2); };
   },
 };

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import traitlets as t
 
 from .. import validation as v
+from ..model.events import OP_WORDS, shown_value
 from ..model.feed import FeedModel
 from ..watch import CAUGHT_UP
 from . import _html
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["WatchFeed"]
 
 _TEXT_ROWS = 20
+_HTML_ROWS = 50
 
 
 class WatchFeed(WatchWidget):
@@ -139,6 +141,9 @@ class WatchFeed(WatchWidget):
         if model.rate.rate() > 0:
             self._throttle.kick_later(1.0)  # let the meter fall back to 0 when the events stop
 
+    def _last_revision(self) -> int | None:
+        return self.model.last_revision or None
+
     # --- reprs --------------------------------------------------------------------------------
     def _title(self) -> str:
         where = f"on {self.bucket!r}" if self.bucket else "(offline)"
@@ -154,19 +159,36 @@ class WatchFeed(WatchWidget):
         return lines
 
     def _static_html(self) -> str:
-        out = []
-        for r in self.model.rows(50):
+        """The feed's rows as a table (op, key, revision, value, written), newest first, like the live view."""
+        rows = []
+        span = 'colspan="5"'
+        for r in self.model.rows(_HTML_ROWS):
             if r.kind == "event":
-                value = _html.esc(repr(r.value)) if r.operation == "PUT" else "(tombstone)"
-                out.append(f'<div class="kvnb-feed-row" data-key="{_html.esc(r.key)}" data-revision="{r.revision}" '
-                           f'data-op="{r.operation}">{_html.op_badge(r.operation)} {_html.esc(r.key)} '
-                           f'<span style="{_html.MUTED}">rev {r.revision}</span> {value}</div>')
+                if r.operation == "PUT":
+                    value = _html.esc(shown_value(r.value))
+                else:
+                    value = f'<i style="{_html.MUTED}">({"deleted" if r.operation == "DEL" else "purged"})</i>'
+                title = f"key {r.key}, revision {r.revision}: {OP_WORDS.get(r.operation, r.operation)}"
+                rows.append(
+                    f'<tr class="kvnb-feed-row" data-key="{_html.esc(r.key)}" data-revision="{r.revision}" '
+                    f'data-op="{r.operation}" title="{_html.esc(title)}">'
+                    f'<td style="{_html.TD};width:2.2em;text-align:center">{_html.op_badge(r.operation)}</td>'
+                    f'<td style="{_html.TD}">{_html.esc(r.key)}</td>'
+                    f'<td style="{_html.TD};{_html.NUM};{_html.MUTED};width:8ch">{r.revision}</td>'
+                    f'<td style="{_html.TD};white-space:normal;word-break:break-all">{value}</td>'
+                    f'<td style="{_html.TD};{_html.MUTED}">{_html.when(r.created)}</td></tr>')
             elif r.kind == "gap":
-                out.append(f'<div class="kvnb-gap" style="font-style:italic;color:var(--jp-warn-color1,#f57c00)">'
-                           f'⋯ {_html.esc(r.text)}</div>')
+                rows.append(f'<tr class="kvnb-gap" data-first="{r.first}" data-last="{r.last}"><td {span} style="'
+                            f'{_html.TD};{_html.WARN};font-style:italic;border-left:4px dashed currentColor;'
+                            f'padding-left:6px">{_html.esc(r.text)}</td></tr>')
             else:
-                out.append('<div class="kvnb-caught-up" style="font-weight:bold;'
-                           f'color:var(--jp-success-color1,#388e3c)">✔ {_html.esc(r.text)}</div>')
-        if len(self.model) > 50:
-            out.append(f'<div style="{_html.MUTED}">… {len(self.model) - 50} more rows</div>')
-        return _html.root("watchfeed", self._title(), "".join(out), status=self.model.summary(), error=self.error)
+                rows.append(f'<tr class="kvnb-caught-up" data-revision="{r.revision}"><td {span} style="{_html.TD};'
+                            f'{_html.GOOD};font-weight:bold;border-left:4px solid currentColor;padding-left:6px">'
+                            f'{_html.esc(r.text)}</td></tr>')
+        if len(self.model) > _HTML_ROWS:
+            rows.append(f'<tr><td {span} style="{_html.MUTED}">… {len(self.model) - _HTML_ROWS} older rows</td></tr>')
+        head = [("op", "text-align:center"), ("key", ""), ("revision", _html.NUM), ("value", "width:100%"),
+                ("written", "")]
+        body = _html.table(head, rows) if rows else f'<div style="{_html.MUTED}">no events yet</div>'
+        title = f"watch {self.pattern} on {self.bucket}" if self.bucket else f"watch {self.pattern}"
+        return _html.root("watchfeed", title, body, status=self.model.summary(), error=self.error)

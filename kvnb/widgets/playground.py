@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import traitlets as t
 
 from ..errors import InvalidOption, KeyDeleted, KeyNotFound
+from ..model.events import BytesPreview, preview
 from . import _html
 from ._base import KvnbWidget, describe_error, esm, require_kv
 
@@ -78,8 +79,12 @@ class Playground(KvnbWidget):
                 text, self.last = f"updated {key} = {value!r} (was revision {last}) → revision {rev}", rev
             elif action == "get":
                 entry = await kv.get(key)
-                text, self.last = f"get {key} → {entry.text!r} at revision {entry.revision}", entry.revision
-                self.value = entry.text
+                shown = preview(entry.value or b"", 60)
+                binary = isinstance(shown, BytesPreview)  # shown as <N bytes: ...>, not put in the text box
+                text = f"get {key} → {shown if binary else repr(entry.text)} at revision {entry.revision}"
+                self.last = entry.revision
+                if not binary:
+                    self.value = entry.text
             elif action == "delete":
                 rev = await kv.delete(key)
                 text = f"deleted {key} → DEL marker at revision {rev} (older revisions stay in history)"
@@ -98,7 +103,7 @@ class Playground(KvnbWidget):
             text, ok = f"{action} {key}: {type(err).__name__}: {describe_error(err)}", False
         with self.hold_sync():
             self.result, self.ok, self.busy = text, ok, False
-            self.log = [("✔ " if ok else "✘ ") + text, *self.log][:_LOG]
+            self.log = [("ok: " if ok else "failed: ") + text, *self.log][:_LOG]
         return text
 
     async def _do_quietly(self, content: dict[str, Any]) -> None:
@@ -119,15 +124,30 @@ class Playground(KvnbWidget):
     def _text_lines(self) -> list[str]:
         lines = [f"Playground({self.bucket!r}): key {self.key!r}, value {self.value!r}, last revision {self.last}"]
         if self.result:
-            lines.append(("  ✔ " if self.ok else "  ✘ ") + self.result)
+            lines.append(("  ok: " if self.ok else "  failed: ") + self.result)
         return lines
 
     def _static_html(self) -> str:
-        colour = "var(--jp-success-color1,#388e3c)" if self.ok else "var(--jp-error-color1,#d32f2f)"
-        body = (f'<div><span class="kvnb-pg-key">key: <code>{_html.esc(self.key)}</code></span> '
-                f'<span class="kvnb-pg-value">value: <code>{_html.esc(self.value)}</code></span> '
-                f'<span class="kvnb-pg-last">last revision: {self.last}</span></div>'
-                f'<div class="kvnb-pg-result" style="color:{colour}">{_html.esc(self.result)}</div>'
-                '<div style="color:var(--jp-ui-font-color2,#757575)">(buttons Put, Get, Create, Update, Delete, '
-                'Purge work in the live view)</div>')
-        return _html.root("playground", f"Playground({self.bucket!r})", body, error=self.error)
+        """The form as it was (inputs, buttons greyed: they work in the live view), the result and the log."""
+        box = (f"display:inline-block;min-width:10ch;padding:0 4px;border:1px solid {_html.LINE};border-radius:3px;"
+               "background:var(--jp-layout-color1,transparent)")
+        button = (f"display:inline-block;padding:0 8px;margin-right:4px;border:1px solid {_html.LINE};"
+                  f"border-radius:3px;{_html.MUTED}")
+        form = (f'<div class="kvnb-pg-form" style="margin-bottom:4px">'
+                f'<span class="kvnb-pg-key">key <span style="{box}">{_html.esc(self.key)}</span></span> &nbsp; '
+                f'<span class="kvnb-pg-value">value <span style="{box}">{_html.esc(self.value)}</span></span> &nbsp; '
+                f'<span class="kvnb-pg-last">last revision <span style="{box};min-width:5ch">{self.last}</span>'
+                '</span></div>')
+        buttons = ('<div class="kvnb-pg-buttons" title="the buttons work in the live view" style="margin-bottom:4px">'
+                   + "".join(f'<span style="{button}">{name}</span>' for name in
+                             ("Put", "Get", "Create", "Update", "Delete", "Purge")) + "</div>")
+        result = ""
+        if self.result:
+            colour, cls = (_html.GOOD, "kvnb-good") if self.ok else (_html.BAD, "kvnb-bad")
+            result = (f'<div class="kvnb-pg-result {cls}" style="{colour};border-left:4px solid currentColor;'
+                      f'padding-left:6px;white-space:pre-wrap">{_html.esc(self.result)}</div>')
+        log = "".join(f'<div>{_html.esc(line)}</div>' for line in self.log[1:])
+        if log:
+            log = f'<div class="kvnb-pg-log" style="{_html.MUTED};margin-top:4px">{log}</div>'
+        return _html.root("playground", f"Playground on bucket {self.bucket!r}", form + buttons + result + log,
+                          error=self.error)

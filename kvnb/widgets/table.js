@@ -1,4 +1,51 @@
-// BucketTable front end: the rows trait (sorted by key), ages ticking in the browser.
+// BucketTable front end: the rows trait (natural key order: k2 before k10), ages ticking in the browser.
+// Changes that arrive together (rows, summary) are drawn once, in the next frame, as one HTML string.
+
+function escText(s) {
+  return String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]));
+}
+
+function rowValue(r) {
+  return r.deleted ? `(${r.op === "DEL" ? "deleted" : "purged"} at revision ${r.rev})` : (r.shown !== undefined ? r.shown : r.value);
+}
+
+function rowTitle(r) {
+  return `key ${r.key}, revision ${r.rev}` + (r.t ? `, written ${timeText(r.t)}` : "");
+}
+
+function tableRow(r) {
+  const key = escText(r.key);
+  return `<tr class="kvnb-row${r.deleted ? " kvnb-deleted" : ""}" data-key="${key}" data-revision="${r.rev}" data-op="${r.op}">` +
+    `<td class="kvnb-op-col"><span class="kvnb-op ${OP_CLASS[r.op] || ""}" title="${r.op}">${OP_LETTER[r.op] || "?"}</span></td>` +
+    `<td class="kvnb-key">${key}</td><td class="kvnb-val">${escText(rowValue(r))}</td><td class="kvnb-num">${r.rev}</td>` +
+    `<td class="kvnb-age kvnb-num" data-t="${r.t === null || r.t === undefined ? "" : r.t}">${ageText(r.t)}</td></tr>`;
+}
+
+// Update one drawn row in place (a new revision of its key): only what changed is written; the hover title
+// is written when the pointer comes (see the mouseover listener), not on every update.
+function updateRow(tr, r) {
+  if (tr._rev === r.rev && tr._op === r.op) return;
+  const [opCell, , valCell, revCell, ageCell] = tr.children;
+  if (tr._op !== r.op) {
+    tr.className = `kvnb-row${r.deleted ? " kvnb-deleted" : ""}`;
+    tr.dataset.op = r.op;
+    const badge = opCell.firstElementChild;
+    badge.className = `kvnb-op ${OP_CLASS[r.op] || ""}`;
+    badge.title = r.op;
+    badge.textContent = OP_LETTER[r.op] || "?";
+  }
+  tr._rev = r.rev; tr._op = r.op; tr._row = r;
+  tr.dataset.revision = r.rev;
+  const value = rowValue(r);
+  if (valCell.textContent !== value) valCell.textContent = value;
+  revCell.textContent = r.rev;
+  const t = r.t === null || r.t === undefined ? "" : String(r.t);
+  if (ageCell.dataset.t !== t) {
+    ageCell.dataset.t = t;
+    const age = ageText(r.t);
+    if (ageCell.textContent !== age) ageCell.textContent = age;
+  }
+}
 
 export default {
   render({ model, el }) {
@@ -12,28 +59,59 @@ export default {
         h("span", { class: "kvnb-title", text: `bucket ${model.get("bucket")}` }), status, h("span", { class: "kvnb-spacer" }),
         h("label", {}, toggle, " show deleted")),
       errorLine(model),
-      h("table", { class: "kvnb-table" },
-        h("thead", {}, h("tr", {}, h("th", { text: "" }), h("th", { text: "key" }), h("th", { text: "value" }),
-          h("th", { text: "revision" }), h("th", { text: "age" }))),
-        body));
-    const draw = () => {
+      h("div", { class: "kvnb-table-box" },
+        h("table", { class: "kvnb-table kvnb-fixed" },
+          h("colgroup", {}, h("col", { class: "kvnb-c-op" }), h("col", { class: "kvnb-c-key" }), h("col", { class: "kvnb-c-val" }),
+            h("col", { class: "kvnb-c-rev" }), h("col", { class: "kvnb-c-age" })),
+          h("thead", {}, h("tr", {}, h("th", { class: "kvnb-op-col", text: "" }), h("th", { text: "key" }),
+            h("th", { class: "kvnb-val", text: "value" }), h("th", { class: "kvnb-num", text: "revision" }),
+            h("th", { class: "kvnb-num", text: "age" }))),
+          body)));
+    let frame = null;
+    let drawnRows = new Map(); // key -> tr
+    const draw = () => { // keyed: a row whose key is drawn already is updated in place, others are added
+      frame = null;
       toggle.checked = !!model.get("show_deleted");
       status.textContent = model.get("summary") || "";
-      body.replaceChildren(...(model.get("rows") || []).map((r) => {
-        const age = h("td", { class: "kvnb-age", text: ageText(r.t) });
-        age._t = r.t;
-        return h("tr", { class: `kvnb-row${r.deleted ? " kvnb-deleted" : ""}`, "data-key": r.key, "data-revision": r.rev, "data-op": r.op,
-          title: r.t ? `written ${timeText(r.t)}` : "" },
-          h("td", {}, opBadge(r.op)), h("td", { text: r.key }),
-          h("td", { class: "kvnb-val", text: r.deleted ? `(${r.op === "DEL" ? "deleted" : "purged"} at revision ${r.rev})` : r.value }),
-          h("td", { text: r.rev }), age);
-      }));
+      const rows = model.get("rows") || [];
+      const fresh = rows.filter((r) => !drawnRows.has(r.key));
+      const made = new Map();
+      if (fresh.length) {
+        const tmp = document.createElement("tbody");
+        tmp.innerHTML = fresh.map(tableRow).join("");
+        [...tmp.children].forEach((tr, i) => { tr._rev = fresh[i].rev; tr._op = fresh[i].op; tr._row = fresh[i]; made.set(fresh[i].key, tr); });
+      }
+      const next = new Map();
+      let cursor = body.firstElementChild;
+      for (const r of rows) {
+        let tr = drawnRows.get(r.key);
+        if (tr) updateRow(tr, r); else tr = made.get(r.key);
+        next.set(r.key, tr);
+        if (tr === cursor) cursor = cursor.nextElementSibling;
+        else body.insertBefore(tr, cursor);
+      }
+      for (const [key, tr] of drawnRows) if (!next.has(key)) tr.remove();
+      drawnRows = next;
     };
-    model.on("change:rows", draw);
-    model.on("change:summary", draw);
-    model.on("change:show_deleted", draw);
+    // a big table changing fast is redrawn at most 4 times a second, in a task of its own
+    const soon = () => {
+      if (frame !== null) return;
+      const big = (model.get("rows") || []).length > 100;
+      frame = big ? setTimeout(draw, 250) : requestAnimationFrame(draw);
+      frameBig = big;
+    };
+    let frameBig = false;
+    body.addEventListener("mouseover", (ev) => {
+      const tr = ev.target.closest ? ev.target.closest("tr.kvnb-row") : null;
+      if (tr && tr._row) tr.title = rowTitle(tr._row);
+    });
+    model.on("change:rows", soon);
+    model.on("change:summary", soon);
+    model.on("change:show_deleted", soon);
     draw();
-    const timer = setInterval(() => { for (const a of body.querySelectorAll(".kvnb-age")) a.textContent = ageText(a._t); }, 1000);
-    return () => clearInterval(timer);
+    const timer = setInterval(() => {
+      for (const a of body.querySelectorAll(".kvnb-age")) a.textContent = ageText(a.dataset.t === "" ? null : Number(a.dataset.t));
+    }, 1000);
+    return () => { clearInterval(timer); if (frame !== null) (frameBig ? clearTimeout : cancelAnimationFrame)(frame); };
   },
 };

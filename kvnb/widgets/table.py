@@ -6,7 +6,9 @@ Example (in a notebook cell)::
     table                         # tick "show deleted" to see tombstones greyed out
 
 Deleted (DEL) and purged (PURGE) keys vanish, or with ``show_deleted`` stay greyed with the
-revision of their tombstone.
+revision of their tombstone. Keys the server no longer holds anything of (tombstones removed by
+``purge_deletes``, values expired) leave the table: the stream's per-key message counts say so
+(:class:`~._kept.KeptPoller`, about one request a second).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from ..model.table import TableModel
 from ..watch import CAUGHT_UP
 from . import _html
 from ._base import WatchWidget, as_kv, esm
+from ._kept import KeptPoller
 
 if TYPE_CHECKING:
     from ..bucket import KV
@@ -27,14 +30,16 @@ if TYPE_CHECKING:
 
 __all__ = ["BucketTable"]
 
+_HTML_ROWS = 100
+
 
 class BucketTable(WatchWidget):
-    """Current keys of a bucket (at most ``max_rows`` shown, sorted by key)."""
+    """Current keys of a bucket (at most ``max_rows`` shown, in natural key order: k2 before k10)."""
 
     _esm = esm("table.js")
     _kind = "buckettable"
     show_deleted = t.Bool(False, help="show deleted keys greyed out with their tombstone revision").tag(sync=True)
-    rows = t.List(help="the rows shown: key, value, rev, op, l, t, deleted").tag(sync=True)
+    rows = t.List(help="the rows shown: key, value, shown, rev, op, l, t, deleted").tag(sync=True)
     summary = t.Unicode("", help="the status line").tag(sync=True)
     caught_up = t.Bool(False).tag(sync=True)
 
@@ -42,9 +47,12 @@ class BucketTable(WatchWidget):
         kv = as_kv(kv)
         self.model = TableModel()
         self.max_rows = max_rows
+        self.kept: KeptPoller | None = None  # what the stream still holds (live tables)
         key = ("BucketTable", kv.name, ">") if kv is not None else None
         super().__init__(kv, registry_key=key, show_deleted=show_deleted)  # starts reading (on the next loop turn)
         self.observe(lambda _change: self._throttle.kick(), names="show_deleted")
+        # the whole row list goes out on each refresh: 5 a second (the first change still shows at once)
+        self._throttle.interval = 0.2
 
     def _open_watch(self) -> Watch:
         assert self.kv is not None
@@ -56,6 +64,17 @@ class BucketTable(WatchWidget):
         self._throttle.flush()
         super()._on_caught_up()
 
+    def _watch_started(self, watch: Watch) -> None:
+        super()._watch_started(watch)
+        assert self.kv is not None
+        self.kept = KeptPoller(self.kv, ">", self._on_counts)
+        self._spawn(self.kept.run(lambda: not self.stopped and not watch.stopped))
+
+    def _on_counts(self, counts: dict[str, int], upto: int) -> None:
+        """The stream's per-key message counts: keys it holds nothing of leave the table."""
+        if self.model.apply_counts(counts, upto=upto):
+            self._throttle.kick()
+
     def feed(self, events: Iterable[Any]) -> None:
         """Add events by hand (offline table, tests)."""
         for item in events:
@@ -66,6 +85,9 @@ class BucketTable(WatchWidget):
     def _refresh(self) -> None:
         self.rows = self.model.rows(show_deleted=self.show_deleted, limit=self.max_rows)
         self.summary = self._summary()
+
+    def _last_revision(self) -> int | None:
+        return self.model.last_revision or None
 
     # --- reprs --------------------------------------------------------------------------------
     def _summary(self) -> str:
@@ -88,16 +110,27 @@ class BucketTable(WatchWidget):
         return lines + ["  " + line for line in self.model.to_text(show_deleted=self.show_deleted)]
 
     def _static_html(self) -> str:
+        """The table as the live view shows it: op, key, value, revision, written."""
         rows = []
-        for r in self.model.rows(show_deleted=self.show_deleted, limit=100):
-            style = ' style="color:var(--jp-ui-font-color2,#757575);text-decoration:line-through"' \
-                if r["deleted"] else ""
-            value = f"({r['op']} tombstone)" if r["deleted"] else r["value"]
-            cls = "kvnb-row kvnb-deleted" if r["deleted"] else "kvnb-row"
-            rows.append(f'<tr class="{cls}" data-key="{_html.esc(r["key"])}" data-op="{r["op"]}"'
-                        f' data-revision="{r["rev"]}"{style}><td>{_html.op_badge(r["op"])} {_html.esc(r["key"])}</td>'
-                        f'<td>{_html.esc(value)}</td><td>{r["rev"]}</td></tr>')
-        head = (f'<tr style="{_html.MUTED}"><th align="left">key</th><th align="left">value</th>'
-                '<th align="left">revision</th></tr>')
-        body = f'<table class="kvnb-table" style="border-collapse:collapse">{head}{"".join(rows)}</table>'
-        return _html.root("buckettable", self._title(), body, status=self._summary(), error=self.error)
+        for r in self.model.rows(show_deleted=self.show_deleted, limit=_HTML_ROWS):
+            key = _html.esc(r["key"])
+            if r["deleted"]:
+                what = "deleted" if r["op"] == "DEL" else "purged"
+                value = f'<i style="{_html.MUTED}">({what} at revision {r["rev"]})</i>'
+                style = f' style="{_html.MUTED};text-decoration:line-through"'
+                cls = "kvnb-row kvnb-deleted"
+            else:
+                value, style, cls = _html.esc(r["shown"]), "", "kvnb-row"
+            rows.append(f'<tr class="{cls}" data-key="{key}" data-op="{r["op"]}" data-revision="{r["rev"]}"{style}>'
+                        f'<td style="{_html.TD};width:2.2em;text-align:center">{_html.op_badge(r["op"])}</td>'
+                        f'<td style="{_html.TD}">{key}</td>'
+                        f'<td style="{_html.TD};white-space:normal;word-break:break-all">{value}</td>'
+                        f'<td style="{_html.TD};{_html.NUM}">{r["rev"]}</td>'
+                        f'<td style="{_html.TD};{_html.MUTED}">{_html.when(r["t"])}</td></tr>')
+        shown = len(self.model.rows(show_deleted=self.show_deleted))
+        if shown > _HTML_ROWS:
+            rows.append(f'<tr><td colspan="5" style="{_html.MUTED}">… {shown - _HTML_ROWS} more keys</td></tr>')
+        head = [("", ""), ("key", ""), ("value", "width:100%"), ("revision", _html.NUM), ("written", "")]
+        body = _html.table(head, rows) if rows else f'<div style="{_html.MUTED}">no keys</div>'
+        title = f"bucket {self.bucket}" if self.bucket else "bucket (offline)"
+        return _html.root("buckettable", title, body, status=self._summary(), error=self.error)

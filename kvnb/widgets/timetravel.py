@@ -7,7 +7,9 @@ Example (in a notebook cell)::
     tt.state_at(5)            # {'a': '1', ...}: the same thing as a dict (pure, from the model)
 
 Where the history the bucket keeps no longer reaches back, it says so: those keys are
-*unknowable* at that revision, not silently missing. ``await tt.load()`` reads history again.
+*unknowable* at that revision, not silently missing. ``await tt.load()`` reads history again; it
+also reloads on its own when the server removes revisions (``purge_deletes``, expiry), which it
+learns from about one small stream-info request a second (:class:`~._kept.KeptPoller`).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import traitlets as t
 from ..model.state import BucketHistory, BucketState
 from . import _html
 from ._base import KvnbWidget, as_kv, esm
+from ._kept import KeptPoller
 
 if TYPE_CHECKING:
     from ..bucket import KV
@@ -42,6 +45,7 @@ class TimeTravel(KvnbWidget):
                  history: int | None = None) -> None:
         kv = as_kv(kv)
         self.history_model: BucketHistory | None = None
+        self.kept: KeptPoller | None = None
         key = ("TimeTravel", kv.name, ">") if kv is not None else None
         super().__init__(kv, registry_key=key)
         self.observe(self._on_revision, names="revision")
@@ -72,7 +76,15 @@ class TimeTravel(KvnbWidget):
         self.error = ""
         self._use(BucketHistory(entries, history=info.history, ttl=info.ttl, first_revision=info.first_revision,
                                 last_revision=info.last_revision))
+        if self.kept is None and not self.stopped:
+            self.kept = KeptPoller(self.kv, ">", self._on_counts)
+            self.kept.baseline(info.values, info.last_revision)
+            self._spawn(self.kept.run(lambda: not self.stopped))
         return self
+
+    def _on_counts(self, counts: dict[str, int], upto: int) -> None:
+        """The server removed revisions (purge_deletes, expiry): read the history again."""
+        self._spawn(self._load_quietly())
 
     async def _load_quietly(self) -> None:
         try:
@@ -111,6 +123,9 @@ class TimeTravel(KvnbWidget):
         if name == "load" and self.kv is not None:
             self._spawn(self._load_quietly())
 
+    def _last_revision(self) -> int | None:
+        return self.max_revision or None
+
     # --- reprs --------------------------------------------------------------------------------
     def _title(self) -> str:
         return f"TimeTravel({self.bucket!r})" if self.bucket else "TimeTravel(offline)"
@@ -136,22 +151,41 @@ class TimeTravel(KvnbWidget):
         return lines
 
     def _static_html(self) -> str:
+        """The slider's position and the bucket at that revision, as the live view shows them."""
         if self.history_model is None or self.revision < 1:
-            return _html.root("timetravel", self._title(), "", status="history not loaded", error=self.error)
+            status = "history not loaded" if self.history_model is None else "the bucket is empty"
+            return _html.root("timetravel", self._title(), "", status=status, error=self.error)
         view = self.history_model.describe(self.revision)
         rows = []
         for r in view["rows"]:
-            if r["status"] == "value":
-                cells = f"<td>{_html.esc(r['value'])}</td><td>{r['rev']}</td>"
-            elif r["status"] == "deleted":
-                cells = f"<td style=\"{_html.MUTED}\">({r['op']} tombstone)</td><td>{r['rev']}</td>"
-            else:
-                cells = (f"<td style=\"color:var(--jp-warn-color1,#f57c00)\" title=\"{_html.esc(r['reason'])}\">"
-                         "? unknowable</td><td></td>")
             key = _html.esc(r["key"])
+            if r["status"] == "value":
+                cells = (f'<td style="{_html.TD};white-space:normal;word-break:break-all">{_html.esc(r["shown"])}</td>'
+                         f'<td style="{_html.TD};{_html.NUM}">{r["rev"]}</td>')
+            elif r["status"] == "deleted":
+                what = "deleted" if r["op"] == "DEL" else "purged"
+                cells = (f'<td style="{_html.TD};{_html.MUTED};font-style:italic">({what})</td>'
+                         f'<td style="{_html.TD};{_html.NUM}">{r["rev"]}</td>')
+            else:
+                cells = (f'<td style="{_html.TD};{_html.WARN};font-style:italic;white-space:normal" '
+                         f'title="{_html.esc(r["reason"])}">cannot be known: {_html.esc(r["reason"])}</td>'
+                         f'<td style="{_html.TD}"></td>')
             rows.append(f'<tr class="kvnb-row kvnb-{r["status"]}" data-key="{key}" data-status="{r["status"]}">'
-                        f"<td>{key}</td>{cells}</tr>")
-        note = f'<div class="kvnb-note" style="{_html.MUTED}">{_html.esc(view["note"])}</div>' if view["note"] else ""
-        body = f'<table class="kvnb-table" style="border-collapse:collapse">{"".join(rows)}</table>{note}'
-        status = f"revision {self.revision} of {self.min_revision}..{self.max_revision}"
-        return _html.root("timetravel", self._title(), body, status=status, error=self.error)
+                        f'<td style="{_html.TD}">{key}</td>{cells}</tr>')
+        lo, hi = self.min_revision, self.max_revision
+        pos = 100.0 if hi <= lo else (self.revision - lo) * 100 / (hi - lo)
+        slider = (f'<div class="kvnb-tt-slider" title="revision {self.revision} of {lo}..{hi}" style="display:flex;'
+                  'align-items:center;gap:8px;margin:4px 0">'
+                  f'<span style="{_html.MUTED}">{lo}</span><span style="position:relative;flex:1;height:4px;'
+                  f'border-radius:2px;background:{_html.LINE}"><span style="position:absolute;left:0;top:0;height:4px;'
+                  f'width:{pos:.1f}%;border-radius:2px;background:var(--jp-brand-color1,#1976d2)"></span>'
+                  f'<span style="position:absolute;left:calc({pos:.1f}% - 6px);top:-4px;width:12px;height:12px;'
+                  'border-radius:50%;background:var(--jp-brand-color1,#1976d2)"></span></span>'
+                  f'<span style="{_html.MUTED}">{hi}</span><b>revision {self.revision}</b></div>')
+        note = (f'<div class="kvnb-note" style="{_html.WARN};margin-top:4px">{_html.esc(view["note"])}</div>'
+                if view["note"] else "")
+        head = [("key", ""), ("value then", "width:100%"), ("written at revision", _html.NUM)]
+        body = slider + _html.table(head, rows) + note
+        status = f"the bucket as it was at revision {self.revision} (kept: {lo}..{hi})"
+        title = f"bucket {self.bucket} at revision {self.revision}" if self.bucket else f"at revision {self.revision}"
+        return _html.root("timetravel", title, body, status=status, error=self.error)

@@ -32,10 +32,11 @@ SHOTS = REPO / "test-output" / "learners-eye"
 DOCS_IMG = REPO / "docs" / "img"
 RUN_ALL_TIMEOUT = 240.0  # 08 starts a 3-node cluster and kills its leader; 09 starts Redis
 WIDGET_CALL = re.compile(
-    r"(?<![\w.])(?:kvnb\.(?:widgets\.)?)?(Timeline|WatchFeed|BucketTable|Race|TimeTravel|Playground|ClusterView)\(")
+    r"(?<![\w.])(?:kvnb\.(?:widgets\.)?)?(Timeline|WatchFeed|BucketTable|Race|TimeTravel|Playground|ClusterView|"
+    r"ActivityBoard|ProgressBoard|CounterBoard)\(")
 # where the README's picture of each widget comes from (the first notebook that shows it)
 DOCS_PICTURES = {"timeline": "02", "watchfeed": "03", "buckettable": "01", "race": "04", "timetravel": "02",
-                 "playground": "01", "clusterview": "08"}
+                 "playground": "01", "clusterview": "08", "counterboard": "10"}
 
 # every code cell executed, the kernel idle again
 _ALL_RAN_JS = """(path) => {

@@ -263,3 +263,39 @@ async def test_race_runs_from_its_button(open_notebook: OpenNotebook, writer: kv
     lanes = await nb.page.locator(".kvnb-race .kvnb-race-lane").count()
     assert lanes == 3
     await nb.screenshot(test_name, ".kvnb-race")
+
+
+async def test_keys_inside_a_widget_stay_there(open_notebook: OpenNotebook, writer: kvnb.client.NATS,
+                                               bucket: str, test_name: str) -> None:
+    """The TimeTravel slider moves with the keyboard; JupyterLab's shortcuts never see those keys."""
+    nb = await open_notebook([
+        f"import kvnb\nkv = await kvnb.open_bucket({bucket!r}, history=10, fresh=True)\n"
+        "for i in range(1, 7):\n    await kv.put(f'k{i}', str(i))",
+        "tt = kvnb.TimeTravel(kv)\ntt",
+        "pg = kvnb.Playground(kv)\npg",
+    ])
+    await nb.run_all()
+    label = ".kvnb-timetravel .kvnb-tt-label"
+    await nb.wait_for("(sel) => document.querySelector(sel)?.textContent === 'revision 6'",
+                      arg=label, timeout=RENDER_TIMEOUT, what="TimeTravel at revision 6")
+    await nb.wait_for_selector(".kvnb-playground .kvnb-pg-key input", timeout=RENDER_TIMEOUT, what="the Playground")
+    active = "() => window.jupyterapp.shell.currentWidget.content.activeCellIndex"
+    slider = nb.page.locator(".kvnb-timetravel input.kvnb-tt-slider")
+    await slider.focus()
+    before = await nb.page.evaluate(active)
+    for key in ("ArrowLeft", "ArrowLeft", "ArrowDown"):  # ArrowDown would select the next cell in JupyterLab
+        await nb.page.keyboard.press(key)
+    await nb.wait_for("(sel) => document.querySelector(sel).textContent === 'revision 3'", arg=label, timeout=5.0,
+                      what="the slider moved back three revisions with the keyboard")
+    await nb.wait_for("() => [...document.querySelectorAll('.kvnb-timetravel tr.kvnb-row')].map(r => r.dataset.key)"
+                      ".join() === 'k1,k2,k3'", timeout=5.0, what="the bucket as it was at revision 3")
+    assert await nb.page.evaluate(active) == before, "a key pressed in the slider reached JupyterLab"
+    # typing into a widget's text box: "a", "b", "d d" are notebook shortcuts in command mode
+    key_input = nb.page.locator(".kvnb-playground .kvnb-pg-key input")
+    await key_input.click()
+    cells = "() => window.jupyterapp.shell.currentWidget.content.widgets.length"
+    count = await nb.page.evaluate(cells)
+    await nb.page.keyboard.type("abdd")
+    assert await key_input.input_value() == "abdd"
+    assert await nb.page.evaluate(cells) == count, "typing in the widget added or deleted cells"
+    await nb.screenshot(test_name)
