@@ -37,6 +37,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .widgets._frozen import FrozenPicture
+
 if TYPE_CHECKING:
     from nats.aio.client import Client as NATS
 
@@ -289,7 +291,7 @@ def render_board(rows: dict[str, dict[str, dict[str, Any]]], errors: dict[str, s
     return "".join(out)
 
 
-class ProgressBoard:
+class ProgressBoard(FrozenPicture):
     """Every participant's exercise progress, live (instructor connection ``nc``).
 
     One watch per participant on their ``progress`` bucket (through ``$JS.<user>.API``); a
@@ -302,7 +304,6 @@ class ProgressBoard:
         import ipywidgets
 
         from .classroom import prepare_instructor
-        from .widgets import _base
 
         if isinstance(participants, str) or not all(isinstance(p, str) for p in participants):
             from .errors import InvalidInput
@@ -318,13 +319,11 @@ class ProgressBoard:
         self.widget = ipywidgets.HTML(value=self._html())
         self._watches: dict[str, Watch] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self._stopped = False
         self._autostart = autostart
-        self._display_ids: list[str] = []
         self._render_pending = False
         self._locks = {u: asyncio.Lock() for u in self.participants}
         self._wake = {u: asyncio.Event() for u in self.participants}
-        _base._LIVE.add(self)
+        self._init_frozen()  # stopped, display ids, stop_widgets() reaches it
 
     # --- state ------------------------------------------------------------------------------------
     def table(self) -> dict[str, dict[str, str]]:
@@ -433,66 +432,44 @@ class ProgressBoard:
         self._render()
         return self.table()
 
-    @property
-    def stopped(self) -> bool:
-        return self._stopped
-
     async def stop(self) -> ProgressBoard:
         """Stop every watch; the last picture stays on the page (also in a saved notebook), marked stopped."""
         if self._stopped:
             return self
         self._render()
-        self._stopped = True
-        from .widgets import _base
-
-        _base._LIVE.discard(self)
+        self._stopped = True  # no render after this one
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         watches, self._watches = list(self._watches.values()), {}
         await asyncio.gather(*(w.stop() for w in watches), return_exceptions=True)
-        if self._display_ids:
-            from IPython.display import update_display
-
-            bundle = self._frozen_bundle()
-            for display_id in self._display_ids:
-                with contextlib.suppress(Exception):
-                    update_display(bundle, raw=True, display_id=display_id)
+        self._freeze()
         return self
 
+    def _passed(self) -> int:
+        return sum(status_of(r) == PASSED for recs in self.records.values() for r in recs.values())
+
+    def _stopped_note(self) -> str:
+        return f"stopped · {self._passed()} exercises passed in all · re-run the cell for a live view"
+
     def _plain(self) -> str:
-        passed = sum(status_of(r) == PASSED for recs in self.records.values() for r in recs.values())
         state = "stopped" if self._stopped else "live"
-        return f"ProgressBoard({len(self.participants)} participants, {len(self.columns)} exercises, {state})" + (
-            f", {passed} passed" if self._stopped else "")
+        return f"ProgressBoard({len(self.participants)} participants, {len(self.columns)} exercises, {state})"
 
     def _frozen_bundle(self) -> dict[str, Any]:
-        note = ('<div class="kvnb-stopped" style="font-size:12px;color:var(--jp-ui-font-color2,#616161);margin:2px 0">'
-                "stopped · re-run the cell for a live view</div>")
-        return {"text/plain": self._plain(), "text/html": note + self.widget.value}
+        bundle: dict[str, Any] = super()._frozen_bundle()
+        bundle["text/plain"] = self._plain()
+        return bundle
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        if self._stopped:
-            return self._frozen_bundle()
+    def _live_bundle(self, **kwargs: Any) -> dict[str, Any]:
         if self._autostart:
             with contextlib.suppress(RuntimeError):  # no running loop: nothing to watch with
                 self.start()
-        bundle = self.widget._repr_mimebundle_(**kwargs)
+        bundle: dict[str, Any] = self.widget._repr_mimebundle_(**kwargs)
         if isinstance(bundle, dict):
             bundle["text/plain"] = self._plain()
         return bundle
-
-    def _ipython_display_(self, **kwargs: Any) -> None:
-        from IPython.display import display
-
-        bundle = self._repr_mimebundle_()
-        if self._stopped:
-            display(bundle, raw=True)
-            return
-        display_id = f"kvnb-progress-{id(self)}-{len(self._display_ids)}"
-        self._display_ids.append(display_id)
-        display(bundle, raw=True, display_id=display_id)
 
     def __repr__(self) -> str:
         return self._plain()
