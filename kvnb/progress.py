@@ -261,8 +261,9 @@ def render_board(rows: dict[str, dict[str, dict[str, Any]]], errors: dict[str, s
     marks = {PASSED: "✓", NOT_YET: "✗", UNTRIED: "·"}
     head = "".join(f"<th title='{html.escape(name)}' style='padding:0 5px'>{html.escape(label)}</th>"
                    for name, label in columns)
-    out = ["<div class='kvnb-progress'>", note,
-           "<table style='border-collapse:collapse;font-size:12px'>",
+    # One line per participant however many exercises: the table scrolls sideways instead of wrapping.
+    out = ["<div class='kvnb-progress' style='overflow-x:auto'>", note,
+           "<table style='border-collapse:collapse;font-size:12px;white-space:nowrap'>",
            f"<tr><th>participant</th>{head}<th>passed</th></tr>"]
     stuck = dict.fromkeys((n for n, _ in columns), 0)
     for user, records in rows.items():

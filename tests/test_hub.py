@@ -345,8 +345,10 @@ _BOARD_SHOWS_JS = """() => {
 }"""
 
 
-async def _hub_page(browser: object, hub: object, user: str, password: str) -> object:
-    """Log ``user`` in through the hub's login page; returns the page once their JupyterLab has loaded."""
+async def _hub_page(browser: object, hub: object, user: str, password: str, shot: Path | None = None) -> object:
+    """Log ``user`` in through the hub's login page; returns the page once their JupyterLab has loaded.
+
+    ``shot``: a screenshot of the filled-in login page, before it is sent."""
     from tests.browser.conftest import PAGE_READY_TIMEOUT
 
     context = await browser.new_context(viewport={"width": 1280, "height": 1000})  # type: ignore[attr-defined]
@@ -355,6 +357,8 @@ async def _hub_page(browser: object, hub: object, user: str, password: str) -> o
     await page.goto(f"{hub.url}hub/login", wait_until="domcontentloaded")  # type: ignore[attr-defined]
     await page.fill("#username_input", user)
     await page.fill("#password_input", password)
+    if shot is not None:
+        await page.screenshot(path=str(shot))
     await page.click("#login_submit")
     if password != hub.passwords.get(user):  # type: ignore[attr-defined]
         return page
@@ -413,7 +417,7 @@ async def test_end_to_end_two_participants_and_the_instructor_board(tmp_path: Pa
     running: list[int] = []
     try:
         # A wrong password: the login page again, with JupyterHub's refusal.
-        refused = await _hub_page(browser, hub, "p1", "not-the-password")
+        refused = await _hub_page(browser, hub, "p1", "not-the-password", shot=OUTPUT_DIR / "hub-login.png")
         await refused.wait_for_selector(".alert-danger, #login_error, .login_error", timeout=30_000)
         assert "/hub/login" in refused.url
         await refused.screenshot(path=str(OUTPUT_DIR / "hub-login-refused.png"))
