@@ -4,14 +4,20 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.kvnb-installed
 PYTEST_ARGS ?=
+PARTICIPANTS ?= 12
+HUB_PORT ?= 8000
+# JupyterHub's proxy is an npm package: installed into the venv (never globally), found there by kvnb hub.
+NODE_DIR := $(VENV)/node
+CHP_STAMP := $(NODE_DIR)/.chp-installed
 
-.PHONY: lab solutions screenshots test lint format learner check-learner bench system-deps strip-notebooks clean help
+.PHONY: hub lab solutions screenshots test lint format learner check-learner bench system-deps strip-notebooks clean help
 .DEFAULT_GOAL := help
 
 help:
 	@echo "make lab     set everything up and open JupyterLab with the bundled nats-server on my-notebooks/"
 	@echo "             (your copies of the course notebooks, without solutions; your edits are kept)"
 	@echo "make solutions  the same on the solved notebooks (notebooks/)"
+	@echo "make hub     a workshop: classroom server + JupyterHub (PARTICIPANTS=12 HUB_PORT=8000); needs Node.js"
 	@echo "make test    set everything up and run every test (unit, fault, notebooks, browser)"
 	@echo "make lint    ruff"
 	@echo "make learner regenerate the learner copies of the notebooks (solutions removed)"
@@ -36,11 +42,21 @@ $(STAMP): pyproject.toml | $(PY)
 	@echo "kvnb: Python packages installed."
 	@touch $@
 
+$(CHP_STAMP): | $(PY)
+	@command -v npm >/dev/null 2>&1 || { echo "kvnb: JupyterHub's proxy needs Node.js and npm. Fix: apt-get install nodejs npm (or your system's package)"; exit 1; }
+	@echo "kvnb: installing configurable-http-proxy (JupyterHub's proxy) into $(NODE_DIR) with npm ..."
+	npm install --silent --no-audit --no-fund --prefix $(NODE_DIR) configurable-http-proxy@4
+	@touch $@
+
+hub: $(STAMP) $(CHP_STAMP)
+	$(VENV)/bin/kvnb hub --participants $(PARTICIPANTS) --port $(HUB_PORT)
+
 # Debian packages the tests need: chromium (browser tests) and redis-server (KV vs Redis).
 system-deps:
 	@missing=""; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 	  echo "kvnb: installing Debian packages:$$missing (about a minute) ..."; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
@@ -53,7 +69,7 @@ lab: $(STAMP)
 solutions: $(STAMP)
 	$(VENV)/bin/kvnb lab --solutions
 
-test: $(STAMP) system-deps
+test: $(STAMP) system-deps $(CHP_STAMP)
 	$(PY) -m ruff check kvnb tests bench
 	$(PY) -m kvnb.notebook_tools check notebooks
 	$(PY) -m kvnb.learner --check notebooks learner
@@ -80,7 +96,7 @@ check-learner: $(STAMP)
 screenshots: $(STAMP) system-deps
 	KVNB_DOCS_IMG=1 $(PY) -m pytest tests/browser/test_learners_eye.py -p no:cacheprovider
 
-bench: $(STAMP) system-deps
+bench: $(STAMP) system-deps $(CHP_STAMP)
 	$(PY) -m bench
 	$(PY) -m pytest tests -m stress -p no:cacheprovider
 

@@ -2,7 +2,9 @@
 
 Options: ``--only kv,startup`` runs some of them (``--only browser``: the widgets in chromium; a partial
 run replaces only its own sections of docs/benchmarks.md); ``--rounds N`` (default 5, or
-``$KVNB_BENCH_ROUNDS``); ``--no-write`` leaves docs/benchmarks.md alone.
+``$KVNB_BENCH_ROUNDS``); ``--no-write`` leaves docs/benchmarks.md alone. ``--only classroom`` runs the
+classroom load test alone (1 participant as a baseline, then 50 and 200 for 60 s each:
+``$KVNB_BENCH_CLASSROOM_SIZES``, ``$KVNB_BENCH_CLASSROOM_SECONDS``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from ._harness import ROUNDS
 from .report import markdown, merge, normalise, text_table
 
 # In the order they run; "widgets" is bench/bench_widgets.py, "browser" bench/bench_browser.py (chromium).
-BENCHMARKS = ("kv", "beyond", "startup", "widgets", "browser", "resume", "notebooks")
+BENCHMARKS = ("kv", "beyond", "startup", "widgets", "browser", "resume", "notebooks", "classroom")
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
 

@@ -112,7 +112,7 @@ def merge(existing: str, rows: Sequence[Mapping[str, Any]], *, seconds: float, c
     lines = [ln for ln in head.split("\n") if not ln.startswith(_REGENERATED)]
     tables = "\n".join(text.rstrip("\n") + "\n" for text in sections.values())
     body = "\n".join(lines).rstrip() + "\n\n" + note + "\n\n" + tables
-    if how is None or "**Browser**" not in how:
+    if how is None or any(f"**{name}**" not in how for name in ("Browser", "Classroom")):
         how = "\n".join(HOW)
     return body + "\n" + how.rstrip("\n") + "\n"
 
@@ -139,5 +139,9 @@ HOW = [
     "- **Notebook suite**: `pytest notebooks --nbval-lax --kvnb-server` in a subprocess, wall time.",
     "- **Browser**: from `bench/bench_browser.py` (see its docstring): JupyterLab and Debian's chromium started as",
     "  the real-browser tests start them; figures measured in the page with the Performance API.",
+    "- **Classroom**: `bench/bench_classroom.py` (see its docstring): N simulated participants, each logged in",
+    "  to its own account, for 60 s against one classroom server, after one participant alone as the machine's",
+    "  baseline; what the figures mean for a workshop's size is in",
+    "  [deploy/jupyterhub/README.md](../deploy/jupyterhub/README.md#when-one-server-is-not-enough).",
     "",
 ]

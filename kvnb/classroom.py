@@ -711,3 +711,7 @@ class ActivityBoard(FrozenPicture):
                 pass
             self._task = None
         self._freeze()
+
+
+# The instructor's progress board lives with the recording it reads (kvnb.progress).
+from .progress import ProgressBoard  # noqa: E402, F401

@@ -5,6 +5,8 @@
 - ``kvnb server``     run the bundled nats-server in the foreground; Ctrl-C stops it cleanly
 - ``kvnb cluster``    run a local N-node cluster in the foreground (``kvnb.start_cluster``)
 - ``kvnb classroom``  one server, an account per participant, a shared bucket; prints the join sheet
+- ``kvnb hub``        the classroom server and a JupyterHub in front of it: every participant logs in on a web page
+                      and gets a JupyterLab already logged in to their own NATS account (``kvnb.hub``)
 - ``kvnb doctor``     check the binary, versions, ports, the widget front ends and NATS_URL; each problem with its fix
 """
 
@@ -29,6 +31,7 @@ __all__ = ["main"]
 
 _LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _DEFAULT_SHEET = Path.home() / ".kvnb" / "classroom-join-sheet.txt"
+_DEFAULT_HUB_SHEET = Path.home() / ".kvnb" / "hub-join-sheet.txt"
 
 
 WORKSPACE = "my-notebooks"  # where `kvnb lab` puts the learner copies a learner works in
@@ -197,6 +200,45 @@ def cmd_classroom(args: argparse.Namespace) -> int:
             print("kvnb: classroom server stopped; its files are removed.", flush=True)
 
 
+def cmd_hub(args: argparse.Namespace) -> int:
+    from .hub import export_deployment, start_hub
+
+    if args.export:
+        if not args.nats_url:
+            print("kvnb: --export needs --nats-url: where the hub's users reach NATS, "
+                  "e.g. --nats-url nats://nats.kvnb.svc:4222", file=sys.stderr)
+            return 2
+        files = export_deployment(args.participants, args.export, nats_url=args.nats_url)
+        print(f"kvnb: wrote {', '.join(str(f) for f in files.values())} (mode 0600). "
+              "Next: deploy/jupyterhub/README.md.")
+        return 0
+
+    if args.host not in _LOOPBACK:
+        print(f"kvnb: WARNING: --host {args.host} makes the hub's login page reachable from other machines. "
+              "One-machine mode runs every participant as your own OS user: only in a room you trust.",
+              file=sys.stderr, flush=True)
+    _stop_on_sigterm()  # SIGTERM and Ctrl-C take one path: hub, proxy, servers, classroom, files
+    hub = None
+    try:
+        print(f"kvnb: starting the classroom server and JupyterHub for {args.participants} participants ...",
+              flush=True)
+        hub = start_hub(args.participants, port=args.port, host=args.host,
+                        sheet=Path(args.sheet) if args.sheet else _DEFAULT_HUB_SHEET,
+                        learner_dir=args.learner, instructor_notebook=args.instructor_notebook, homes=args.homes)
+        print(f"kvnb: JupyterHub at {hub.url} (log {hub.log_path}); classroom server at {hub.room.url}.")
+        print(f"kvnb: join sheet (user names and web passwords, readable by you only) written to {hub.sheet_path}; "
+              "it is removed when the hub stops.")
+        print("Ctrl-C stops the hub, every participant's server and the classroom server.", flush=True)
+        return _wait_forever(lambda: hub is not None and hub.is_running, "the hub or the classroom server")
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if hub is not None:
+            print("kvnb: stopping the hub, the participants' servers and the classroom server ...", flush=True)
+            hub.stop()
+            print("kvnb: hub stopped; its files are removed.", flush=True)
+
+
 def cmd_doctor(args: argparse.Namespace) -> int:
     from .doctor import run_checks
 
@@ -232,6 +274,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store-dir", help="keep the server's data here (default: temporary)")
     p.add_argument("--sheet", help=f"write the join sheet (and its seeds) here, mode 0600 (default: {_DEFAULT_SHEET})")
     p.set_defaults(func=cmd_classroom)
+    p = sub.add_parser("hub", help="a workshop: the classroom server and a JupyterHub that provisions everyone")
+    p.add_argument("--participants", "-n", type=int, required=True, help="how many participants (p1..pN)")
+    p.add_argument("--port", type=int, default=8000, help="the hub's port (default 8000)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="the hub's address (default 127.0.0.1; 0.0.0.0 lets the room's machines in)")
+    p.add_argument("--sheet", help=f"write the join sheet (web logins) here, mode 0600 (default: {_DEFAULT_HUB_SHEET})")
+    p.add_argument("--learner", help="the learner notebooks each participant gets (default: ./learner)")
+    p.add_argument("--instructor-notebook", help="where the instructor lands (default: ./notebooks/instructor.ipynb)")
+    p.add_argument("--homes", metavar="DIR",
+                   help="keep every user's home (their notebooks) here across runs "
+                        "(default: temporary, removed at stop)")
+    p.add_argument("--export", metavar="DIR",
+                   help="start nothing: write the NATS accounts, the hub's state and the join sheet for a hub "
+                        "elsewhere (TLJH, Zero to JupyterHub) into DIR")
+    p.add_argument("--nats-url", help="with --export: where users' servers reach NATS")
+    p.set_defaults(func=cmd_hub)
     p = sub.add_parser("doctor", help="check the installation and the NATS connection; print each problem's fix")
     p.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for NATS_URL's server (default 3)")
     p.set_defaults(func=cmd_doctor)

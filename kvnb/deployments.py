@@ -9,6 +9,7 @@ or self-run cluster:
   ``cert``/``key``, ``tls_first``, ``inbox_prefix``, ``jetstream_domain``/``jetstream_api_prefix``.
 - Environment variables override the context, field by field: ``NATS_URL`` (one URL or several,
   comma separated), ``NATS_USER``, ``NATS_PASSWORD``, ``NATS_TOKEN``, ``NATS_CREDS``, ``NATS_NKEY``,
+  ``NATS_NKEY_SEED`` (the seed itself, where a file is awkward: a hub's spawner hands it out),
   ``NATS_CA``, ``NATS_CERT``, ``NATS_KEY``, ``NATS_INBOX_PREFIX``, ``NATS_JS_PREFIX``.
 
 Example::
@@ -46,13 +47,14 @@ ENV_VARS: dict[str, str] = {
     "NATS_TOKEN": "token",
     "NATS_CREDS": "creds",
     "NATS_NKEY": "nkey",
+    "NATS_NKEY_SEED": "nkey_seed",
     "NATS_CA": "ca",
     "NATS_CERT": "cert",
     "NATS_KEY": "key",
     "NATS_INBOX_PREFIX": "inbox_prefix",
     "NATS_JS_PREFIX": "js_prefix",
 }
-_SECRET = ("password", "token")
+_SECRET = ("password", "token", "nkey_seed")
 _FILES = ("creds", "nkey", "ca", "cert", "key")
 
 
@@ -68,6 +70,8 @@ class Deployment:
     """Path of a ``.creds`` file (a user JWT and its nkey seed)."""
     nkey: str | None = None
     """Path of a file holding an nkey seed."""
+    nkey_seed: str | None = field(default=None, repr=False)
+    """An nkey seed itself (``SU...``), for spawners that pass secrets in the environment."""
     ca: str | None = None
     """Path of the CA certificate(s) that signed the server's certificate."""
     cert: str | None = None
@@ -110,7 +114,7 @@ class Deployment:
             options["password"] = self.password or ""
         if self.token:
             options["token"] = self.token
-        if self.creds or self.nkey:
+        if self.creds or self.nkey or self.nkey_seed:
             if importlib.util.find_spec("nkeys") is None:
                 raise NotSupported(
                     f"logging in with a {'creds' if self.creds else 'nkey'} file ({self.source}) needs the `nkeys` "
@@ -118,8 +122,10 @@ class Deployment:
                 )
             if self.creds:
                 options["user_credentials"] = _path(self.creds)
+            elif self.nkey:
+                options["nkeys_seed"] = _path(self.nkey)
             else:
-                options["nkeys_seed"] = _path(self.nkey or "")
+                options["nkeys_seed_str"] = self.nkey_seed
         if self.uses_tls:
             options["tls"] = self.ssl_context()
             if self.tls_first:
@@ -140,6 +146,9 @@ class Deployment:
                 )
         if self.key and not self.cert:
             raise InvalidOption(f"a client key is set without a certificate ({self.source}). Fix: set NATS_CERT too.")
+        if self.nkey_seed and not self.nkey_seed.startswith("SU"):
+            raise InvalidOption(f"NATS_NKEY_SEED ({self.source}) is not a user nkey seed: a seed starts with 'SU'. "
+                                "Fix: copy the whole seed from the join sheet, or set NATS_NKEY to a file holding it.")
         if self.user is None and self.password:
             raise InvalidOption(f"a password is set without a user ({self.source}). Fix: set NATS_USER too.")
 
@@ -154,6 +163,8 @@ class Deployment:
             auth.append(f"creds {self.creds}")
         if self.nkey:
             auth.append(f"nkey {self.nkey}")
+        if self.nkey_seed:
+            auth.append("an nkey seed (NATS_NKEY_SEED)")
         if self.cert:
             auth.append(f"client certificate {self.cert}")
         tls = f", TLS (CA {self.ca or 'system'})" if self.uses_tls else ""

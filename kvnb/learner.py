@@ -24,6 +24,7 @@ import hashlib
 import json
 import re
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -190,12 +191,13 @@ def write_learner_copies(src_folder: str | Path, dest_folder: str | Path, *, che
     return status
 
 
-def fill_workspace(learner_folder: str | Path, workspace: str | Path) -> list[str]:
+def fill_workspace(learner_folder: str | Path, workspace: str | Path, *, skip: Collection[str] = ()) -> list[str]:
     """Put the learner copies into ``workspace``, the folder a learner works in; never lose their work.
 
     A notebook missing from the workspace is copied. One the learner has not edited (its cells still
     match the hash recorded when it was generated) is brought up to date when the course changed.
-    One the learner has edited is never touched. Returns one line per file that was not simply
+    One the learner has edited is never touched. Notebooks named in ``skip`` are left out (a workshop
+    hub keeps the instructor's notebook from participants). Returns one line per file that was not simply
     copied or already current, saying what happened and why.
     """
     src, dest = Path(learner_folder), Path(workspace)
@@ -204,6 +206,8 @@ def fill_workspace(learner_folder: str | Path, workspace: str | Path) -> list[st
     dest.mkdir(parents=True, exist_ok=True)
     notes: list[str] = []
     for path in sorted(src.glob("*.ipynb")):
+        if path.name in skip:
+            continue
         target = dest / path.name
         wanted = path.read_text(encoding="utf-8")
         if not target.exists():
