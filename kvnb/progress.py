@@ -37,6 +37,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .widgets import _html
 from .widgets._frozen import FrozenPicture
 
 if TYPE_CHECKING:
@@ -258,7 +259,7 @@ def render_board(rows: dict[str, dict[str, dict[str, Any]]], errors: dict[str, s
                  columns: list[tuple[str, str]], *, note: str = "") -> str:
     """HTML: participants × exercises, attempts in each cell, and a last row counting who is stuck."""
     colors = {PASSED: "#1b7f3b", NOT_YET: "#b35900", UNTRIED: "#999"}
-    marks = {PASSED: "✓", NOT_YET: "✗", UNTRIED: "·"}
+    marks = {PASSED: "passed", NOT_YET: "not yet", UNTRIED: "–"}  # words: no symbol font needed
     head = "".join(f"<th title='{html.escape(name)}' style='padding:0 5px'>{html.escape(label)}</th>"
                    for name, label in columns)
     # One line per participant however many exercises: the table scrolls sideways instead of wrapping.
@@ -279,17 +280,17 @@ def render_board(rows: dict[str, dict[str, dict[str, Any]]], errors: dict[str, s
                 stuck[name] += status == NOT_YET
                 tries = f" {int(record.get('attempts', 0))}" if record else ""
                 cells.append(f"<td class='kvnb-progress-{status.replace(' ', '-')}' title='{status}{tries} attempts' "
-                             f"style='color:{colors[status]};text-align:center;padding:0 6px'>"
+                             f"style='color:{colors[status]};text-align:center;padding:0 6px;white-space:nowrap'>"
                              f"{marks[status]}{tries}</td>")
             cells.append(f"<td style='text-align:right'>{passed}/{len(columns)}</td>")
         out.append(f"<tr><td class='kvnb-progress-user'>{html.escape(user)}</td>{''.join(cells)}</tr>")
     summary = "".join(f"<td style='text-align:center;color:{'#b35900' if stuck[n] else '#999'}'>{stuck[n]}</td>"
                       for n, _ in columns)
     out.append(f"<tr style='border-top:1px solid #ccc'><td><b>stuck</b></td>{summary}<td></td></tr>")
-    out.append("</table><div style='font-size:11px;color:#666'>✓ passed · ✗ not yet (tried, not passed) · "
-               "· untried; the number is attempts. <b>stuck</b>: participants who tried and have not passed.</div>"
+    out.append("</table><div style='font-size:11px;color:#666'>passed · not yet (tried, not passed) · "
+               "– untried; the number is attempts. <b>stuck</b>: participants who tried and have not passed.</div>"
                "</div>")
-    return "".join(out)
+    return _html.root("progressboard", "exercise progress", "".join(out))
 
 
 class ProgressBoard(FrozenPicture):
