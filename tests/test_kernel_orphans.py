@@ -75,7 +75,11 @@ class Kernel:
 
     def interrupt_busy_cell(self) -> dict[str, Any]:
         """Start a long cell, interrupt it (SIGINT to the kernel's process group), return its reply."""
-        msg_id = self.kc.execute("import time\nprint('sleeping', flush=True)\ntime.sleep(60)")
+        # Short sleeps, not one long one: Linux may hand the process-group SIGINT to any thread of the
+        # kernel (iopub, control, ...); Python then only flags it, and the main thread raises the
+        # KeyboardInterrupt when its current C call returns. One 60 s sleep would hide it for 60 s.
+        busy = "import time\nprint('sleeping', flush=True)\nfor _ in range(600):\n    time.sleep(0.1)"
+        msg_id = self.kc.execute(busy)
         deadline = time.monotonic() + 30
         while True:  # interrupt only once the cell's own code runs (execute_input comes before that)
             assert time.monotonic() < deadline, "the busy cell did not start"
