@@ -298,6 +298,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # Every long-running command promises "Ctrl-C stops it". A process started in the background of a
+    # non-interactive shell inherits SIGINT *ignored*, and Python then leaves it ignored: take it back.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     return int(args.func(args) or 0)
 
 

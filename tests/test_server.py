@@ -300,8 +300,12 @@ def test_spawned_from_a_short_lived_thread_survives_the_thread() -> None:
 # --- never orphaned -------------------------------------------------------------------------------
 
 _CHILD = textwrap.dedent("""
+    import signal
     import sys
     import kvnb
+    # Ctrl-C must reach this process even when the test run itself was started with SIGINT ignored
+    # (a background job of a non-interactive shell), which children inherit
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     server = kvnb.start_server()
     announced = False
     while True:  # like a kernel: an interrupt stops the cell, not the process
