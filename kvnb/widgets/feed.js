@@ -1,6 +1,10 @@
 // WatchFeed front end: newest row first; rows arrive as small deltas, ages tick in the browser.
 // Columns line up: the key and revision columns are as wide as the widest seen (two CSS variables),
 // revisions are right-aligned tabular numbers.
+// Only the newest rows are in the DOM (a few screens of the box); older rows, up to max_rows, wait as data
+// and are drawn when the reader scrolls down to them. A burst then adds and drops few elements a frame
+// instead of rebuilding 200 rows each time.
+const DOM_ROWS = 40; // rows drawn while the reader is at the top (the box shows about 14)
 
 const OP_WORD = { PUT: "put (a new value)", DEL: "delete (a delete marker)", PURGE: "purge (older revisions removed)" };
 
@@ -84,16 +88,41 @@ export default {
       rate.textContent = s ? `${s.rate} events/s` : "";
       pause.textContent = s && s.paused ? "Resume" : "Pause";
     };
-    const trim = () => { while (list.childElementCount > maxRows) list.lastElementChild.remove(); };
-    let pending = [], lastStatus = null, timer2 = null, lastFlush = -1e9;
+    // drawn: the rows in the DOM (newest first, one per child of list); held: the older rows kept as data
+    let drawn = [], held = [], domCap = DOM_ROWS;
+    const settle = () => { // draw down to domCap, hold what is beyond, keep maxRows in all
+      while (drawn.length > domCap) { held.unshift(drawn.pop()); list.lastElementChild.remove(); }
+      if (drawn.length < domCap && held.length) {
+        const more = held.splice(0, domCap - drawn.length);
+        list.insertAdjacentHTML("beforeend", more.map(feedRowHtml).join(""));
+        drawn = drawn.concat(more);
+      }
+      if (drawn.length + held.length > maxRows) held.length = Math.max(0, maxRows - drawn.length);
+    };
+    // Scrolled near the end of the drawn rows: draw more; back at the top: keep only the newest drawn.
+    list.addEventListener("scroll", () => {
+      const nearEnd = list.scrollTop + list.clientHeight >= list.scrollHeight - 200;
+      const cap = list.scrollTop < 40 ? DOM_ROWS : nearEnd ? Math.min(maxRows, domCap + DOM_ROWS) : domCap;
+      if (cap !== domCap) { domCap = cap; settle(); }
+    }, { passive: true });
+    let pending = [], lastStatus = null, timer2 = null, lastFlush = -1e9, painted = true;
     const flush = () => {
       timer2 = null;
       lastFlush = performance.now();
+      painted = false; // until the frame that shows these rows: more rows meanwhile wait for the next frame
+      requestAnimationFrame(() => { painted = true; });
       if (pending.length) {
         widen(pending);
-        list.insertAdjacentHTML("afterbegin", pending.map(feedRowHtml).join(""));
+        if (pending.length >= domCap) { // the new rows alone fill the drawn part: all drawn before is held now
+          held = pending.slice(domCap).concat(drawn, held);
+          drawn = pending.slice(0, domCap);
+          list.innerHTML = drawn.map(feedRowHtml).join("");
+        } else {
+          list.insertAdjacentHTML("afterbegin", pending.map(feedRowHtml).join(""));
+          drawn = pending.concat(drawn);
+        }
         pending = [];
-        trim();
+        settle();
       }
       showStatus(lastStatus);
     };
@@ -103,14 +132,16 @@ export default {
         pending = [];
         maxRows = data.max_rows || maxRows;
         widen(data.rows);
-        list.innerHTML = data.rows.map(feedRowHtml).join("");
+        drawn = data.rows.slice(0, domCap);
+        held = data.rows.slice(domCap, maxRows);
+        list.innerHTML = drawn.map(feedRowHtml).join("");
         showStatus(data.status);
       },
       (data) => { // a quiet feed draws at once; a busy one in the next frame, deltas that came meanwhile together
         if (data.rows && data.rows.length) pending = data.rows.concat(pending).slice(0, maxRows);
         lastStatus = data.status;
         if (timer2 !== null) return;
-        if (performance.now() - lastFlush > 30) flush(); // (the kernel sends at most 20 a second)
+        if (painted && performance.now() - lastFlush > 30) flush(); // (the kernel sends at most 20 a second)
         else timer2 = requestAnimationFrame(flush);
       }, "watchfeed");
     const timer = setInterval(() => {

@@ -1,5 +1,7 @@
 // BucketTable front end: the rows trait (natural key order: k2 before k10), ages ticking in the browser.
 // Changes that arrive together (rows, summary) are drawn once, in the next frame, as one HTML string.
+// Only rows in the table's scroll box are rewritten: a row out of view keeps its new content aside and
+// takes it when it scrolls in (a 400-key table under a burst otherwise re-lays-out 400 rows a redraw).
 
 function escText(s) {
   return String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]));
@@ -47,6 +49,12 @@ function updateRow(tr, r) {
   }
 }
 
+function refreshAge(tr) {
+  const cell = tr.lastElementChild;
+  const age = ageText(cell.dataset.t === "" ? null : Number(cell.dataset.t));
+  if (cell.textContent !== age) cell.textContent = age;
+}
+
 export default {
   render({ model, el }) {
     const root = kvnbRoot(el, "buckettable");
@@ -69,33 +77,50 @@ export default {
           body)));
     let frame = null;
     let drawnRows = new Map(); // key -> tr
+    const box = root.querySelector(".kvnb-table-box");
+    // tr._inView: undefined until the observer has seen the row (then it is treated as in view)
+    const seen = typeof IntersectionObserver === "function" ? new IntersectionObserver((entries) => {
+      for (const e of entries) {
+        const tr = e.target;
+        tr._inView = e.isIntersecting;
+        if (!tr._inView) continue;
+        if (tr._pending) { const r = tr._pending; tr._pending = null; updateRow(tr, r); }
+        refreshAge(tr); // left behind while out of view
+      }
+    }, { root: box, rootMargin: "200px 0px" }) : null;
+    const refresh = (tr, r) => {
+      if (tr._inView === false) tr._pending = r; else { tr._pending = null; updateRow(tr, r); }
+    };
     const draw = () => { // keyed: a row whose key is drawn already is updated in place, others are added
       frame = null;
       toggle.checked = !!model.get("show_deleted");
       status.textContent = model.get("summary") || "";
       const rows = model.get("rows") || [];
-      // at most 120 new rows a task (a 400-key table appears in a few short tasks, not one long one)
+      // at most 40 new rows a frame (a 400-key table appears over ten short frames, not in one long one)
       const missing = rows.filter((r) => !drawnRows.has(r.key));
-      const fresh = missing.slice(0, 120);
+      const fresh = missing.slice(0, 40);
       const made = new Map();
       if (fresh.length) {
         const tmp = document.createElement("tbody");
         tmp.innerHTML = fresh.map(tableRow).join("");
-        [...tmp.children].forEach((tr, i) => { tr._rev = fresh[i].rev; tr._op = fresh[i].op; tr._row = fresh[i]; made.set(fresh[i].key, tr); });
+        [...tmp.children].forEach((tr, i) => {
+          tr._rev = fresh[i].rev; tr._op = fresh[i].op; tr._row = fresh[i]; made.set(fresh[i].key, tr);
+          if (seen) seen.observe(tr);
+        });
       }
       const next = new Map();
       let cursor = body.firstElementChild;
       for (const r of rows) {
         let tr = drawnRows.get(r.key);
-        if (tr) updateRow(tr, r); else tr = made.get(r.key);
+        if (tr) refresh(tr, r); else tr = made.get(r.key);
         if (!tr) continue; // drawn in the next task
         next.set(r.key, tr);
         if (tr === cursor) cursor = cursor.nextElementSibling;
         else body.insertBefore(tr, cursor);
       }
-      for (const [key, tr] of drawnRows) if (!next.has(key)) tr.remove();
+      for (const [key, tr] of drawnRows) if (!next.has(key)) { if (seen) seen.unobserve(tr); tr.remove(); }
       drawnRows = next;
-      if (missing.length > fresh.length && frame === null) { frame = setTimeout(draw, 0); frameBig = true; }
+      if (missing.length > fresh.length && frame === null) { frame = requestAnimationFrame(draw); frameBig = false; }
     };
     // a big table changing fast is redrawn at most 4 times a second, in a task of its own
     const soon = () => {
@@ -113,9 +138,15 @@ export default {
     model.on("change:summary", soon);
     model.on("change:show_deleted", soon);
     draw();
-    const timer = setInterval(() => {
-      for (const a of body.querySelectorAll(".kvnb-age")) a.textContent = ageText(a.dataset.t === "" ? null : Number(a.dataset.t));
+    const timer = setInterval(() => { // ages of the rows in view (a row scrolling in gets its age then)
+      for (const tr of drawnRows.values()) {
+        if (tr._inView !== false) refreshAge(tr);
+      }
     }, 1000);
-    return () => { clearInterval(timer); if (frame !== null) (frameBig ? clearTimeout : cancelAnimationFrame)(frame); };
+    return () => {
+      clearInterval(timer);
+      if (seen) seen.disconnect();
+      if (frame !== null) (frameBig ? clearTimeout : cancelAnimationFrame)(frame);
+    };
   },
 };

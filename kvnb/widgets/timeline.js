@@ -6,10 +6,17 @@
 //   few hundred marks, so the first picture and every update stay cheap; scrolling draws the rest.
 // - Marks are placed by CSS variables (--col on a mark, --kvnb-col-w on the box), and widths are read only
 //   from the ResizeObserver and scroll events, never right after inserting marks.
+// - The key labels are one column that sticks to the left edge, beside the marks: one sticky element, not
+//   one per lane (400 sticky labels made every frame of a burst spend 100-280 ms compositing). The marks of
+//   every lane share one box, placed by --col and --lane, in column order: a lane costs no element of its
+//   own, and dropping the columns that scrolled out is removing the box's first children.
 
 const MIN_COL = 16; // px: a mark (14 px) and a little air
 const MAX_COL = 320; // px: wider columns only spread few marks out
 const PAD = 10; // px before the first column and after the last (--kvnb-pad)
+// Once the columns overflow the box, the box grows by this many columns at a time: a width that changed
+// with every new revision made every lane lay out and repaint on every frame of a burst.
+const GROW_COLS = 128;
 const TICK_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000];
 const GONE_TEXT = {
   history: "no longer kept: the bucket keeps only the newest revisions of each key (its history depth)",
@@ -36,11 +43,11 @@ function markLines(key, row) {
   return lines;
 }
 
-function markHtml(key, row, col) {
+function markHtml(key, row, col, lane) {
   const [, rev, letter, , , gone] = row;
   const op = LETTER_OP[letter] || letter;
   return `<div class="kvnb-mark ${OP_CLASS[op] || ""}${gone ? " kvnb-gone" : ""}" data-key="${key}" data-revision="${rev}"` +
-    ` data-op="${op}"${gone ? ` data-gone="${gone}"` : ""} style="--col:${col}">${letter}</div>`;
+    ` data-op="${op}"${gone ? ` data-gone="${gone}"` : ""} style="--col:${col};--lane:${lane}">${letter}</div>`;
 }
 
 function gapHtml(first, last, col) {
@@ -74,13 +81,13 @@ export default {
       legend, errorLine(model), scroller, detail);
 
     let keys = []; // lane index -> key
-    let tracks = []; // lane index -> track element
-    let axis = null;
+    let laneAt = []; // lane index -> its row from the top (natural order of the keys)
+    let axis = null, labelsCol = null, marksBox = null;
     let cols = []; // column -> {rev, row} (a mark) or {rev, gap: [first, last]}
     let marks = new Map(); // revision -> {row, col, el (when drawn)}
-    let blanks = 0, selected = null, zoom = 0, labelSet = 0, colW = MIN_COL, lastFit = "";
+    let blanks = 0, selected = null, zoom = 0, labelSet = 0, colW = MIN_COL, lastFit = "", lastWidth = "";
     let drawn = [0, -1]; // the column range in the DOM
-    let boxW = 0, charW = 0, following = true, frame = null, scrollX = 0, ownScroll = false;
+    let boxW = 0, charW = 0, labelPx = 0, following = true, frame = null, scrollX = 0;
 
     // --- widths: read from the ResizeObserver, scroll events, or while the tree is clean ---------------
     const measure = () => {
@@ -93,7 +100,8 @@ export default {
       }
     };
     const labelChars = () => Math.min(24, Math.max(8, ...keys.map((k) => k.length))) + 1;
-    const labelW = () => labelChars() * (charW || 7.2);
+    // the labels column's width as drawn (from the ResizeObserver), else as its CSS width computes
+    const labelW = () => labelPx || labelChars() * (charW || 7.2);
     const fit = () => { // the column width: the box's width shared by the columns (within MIN_COL..MAX_COL)
       const chars = labelChars();
       if (chars !== labelSet) { lanesBox.style.setProperty("--kvnb-label-w", `${chars}ch`); labelSet = chars; }
@@ -101,18 +109,23 @@ export default {
       const base = cols.length ? Math.floor((avail / cols.length) * 100) / 100 : MAX_COL;
       colW = Math.max(MIN_COL, Math.min(MAX_COL, base * 2 ** zoom));
       // the box's width is a plain style of one element (a custom property would restyle every mark)
-      lanesBox.style.width = `calc(${chars}ch + ${2 * PAD + Math.max(1, cols.length) * colW}px)`;
+      const n = Math.max(1, cols.length);
+      const room = n * colW <= avail + 1 ? n : Math.ceil((n + 1) / GROW_COLS) * GROW_COLS;
+      const width = `calc(${chars}ch + ${2 * PAD + room * colW}px)`;
+      if (width !== lastWidth) { lanesBox.style.width = width; lastWidth = width; }
       if (`${colW}` === lastFit) return false;
       lastFit = `${colW}`;
       lanesBox.style.setProperty("--kvnb-col-w", `${colW}px`);
       return true;
     };
+    const contentEnd = () => labelW() + 2 * PAD + cols.length * colW; // px: the right edge of the last column
     const visibleCols = () => Math.ceil(Math.max(100, (boxW || 600) - labelW()) / colW) + 1;
     const wanted = () => { // the columns to draw: those in view and one screen either side
       const n = visibleCols();
-      let first;
-      if (following) first = cols.length - n;
-      else first = Math.floor((scrollX - PAD) / colW);
+      // Following the newest: a quarter screen to the left is enough (a reader's scroll draws more), and
+      // a burst that outruns the window then redraws half as many marks a frame.
+      if (following) return [Math.max(0, cols.length - n - Math.ceil(n / 4)), cols.length - 1];
+      const first = Math.floor((scrollX - PAD) / colW);
       return [Math.max(0, first - n), Math.min(cols.length - 1, first + 2 * n)];
     };
 
@@ -121,24 +134,22 @@ export default {
       const widest = String(cols.length ? cols[cols.length - 1].rev : 1).length * 7 + 10;
       return TICK_STEPS.find((s) => s * colW >= widest) || TICK_STEPS[TICK_STEPS.length - 1];
     };
-    // Columns c0..c1 as HTML: the axis (ticks, gaps) and each lane's marks.
+    // Columns c0..c1 as HTML: the axis (ticks, gaps), and the marks (in column order).
     const columnsHtml = (c0, c1, step) => {
-      const perLane = keys.map(() => []);
+      const rows = [];
       let axisHtml = "";
       for (let col = c0; col <= c1; col++) {
         const c = cols[col];
         if (c.gap) axisHtml += gapHtml(c.gap[0], c.gap[1], col);
-        else if (c.row && marks.has(c.rev)) perLane[c.row[0]].push(c.row);
+        else if (c.row && marks.has(c.rev)) rows.push(c.row);
         if (col % step === 0) axisHtml += `<span class="kvnb-tl-tick" data-tick="${c.rev}" style="--col:${col}">${c.rev}</span>`;
       }
-      return [axisHtml, perLane];
+      return [axisHtml, rows];
     };
-    const putMarks = (laneIx, rows, where) => { // where: "replace" or "beforeend"
-      const track = tracks[laneIx];
-      const k = escHtml(keys[laneIx]);
-      const html = rows.map((r) => markHtml(k, r, marks.get(r[1]).col)).join("");
-      if (where === "replace") track.innerHTML = html; else track.insertAdjacentHTML("beforeend", html);
-      let node = track.lastElementChild;
+    const putMarks = (rows, where) => { // where: "replace" or "beforeend"
+      const html = rows.map((r) => markHtml(escHtml(keys[r[0]]), r, marks.get(r[1]).col, laneAt[r[0]])).join("");
+      if (where === "replace") marksBox.innerHTML = html; else marksBox.insertAdjacentHTML("beforeend", html);
+      let node = marksBox.lastElementChild;
       for (let j = rows.length - 1; j >= 0; j--, node = node.previousElementSibling) {
         const m = marks.get(rows[j][1]);
         m.el = node; node._col = m.col;
@@ -151,7 +162,7 @@ export default {
       const step = tickStep();
       if (!force && step === drawnStep && c0 >= drawn[0] && c0 <= drawn[1] + 1 && c1 >= drawn[1]) {
         // the window slid right (new revisions while following): drop columns on the left, add those on the right
-        for (const node of [axis, ...tracks]) {
+        for (const node of [axis, marksBox]) {
           let first = node.firstElementChild;
           while (first && (first._col ?? Number(first.style.getPropertyValue("--col"))) < c0) {
             const next = first.nextElementSibling;
@@ -161,20 +172,17 @@ export default {
           }
         }
         if (c1 > drawn[1]) {
-          const [axisHtml, perLane] = columnsHtml(drawn[1] + 1, c1, step);
+          const [axisHtml, rows] = columnsHtml(drawn[1] + 1, c1, step);
           if (axisHtml) axis.insertAdjacentHTML("beforeend", axisHtml);
-          perLane.forEach((rows, laneIx) => { if (rows.length) putMarks(laneIx, rows, "beforeend"); });
+          if (rows.length) putMarks(rows, "beforeend");
         }
         drawn = [c0, c1];
         return;
       }
       for (const m of marks.values()) m.el = null;
-      const [axisHtml, perLane] = columnsHtml(c0, c1, step);
+      const [axisHtml, rows] = columnsHtml(c0, c1, step);
       axis.innerHTML = axisHtml;
-      perLane.forEach((rows, laneIx) => {
-        if (rows.length) putMarks(laneIx, rows, "replace");
-        else if (tracks[laneIx].firstChild) tracks[laneIx].textContent = "";
-      });
+      putMarks(rows, "replace");
       drawn = [c0, c1];
       drawnStep = step;
       if (selected) {
@@ -186,16 +194,22 @@ export default {
       if (frame !== null) return;
       frame = requestAnimationFrame(() => {
         frame = null;
+        const width = lastWidth;
         const refit = fit();
+        // Scroll before drawing when the box kept its width: the layout the scroll needs is then one that
+        // this frame needs anyway, not a second one for the marks just added.
+        const early = following && lastWidth === width;
+        if (early) toEnd();
         draw(refit);
-        if (following) toEnd();
+        if (following && !early) toEnd();
       });
     };
 
     // --- the picture: lanes (always all of them) and columns ----------------------------------------------
-    const laneHtml = (label, cls) =>
-      `<div class="kvnb-tl-lane ${cls}"><div class="kvnb-tl-label" title="${escHtml(label)}">${escHtml(label)}</div>` +
-      `<div class="kvnb-tl-track"></div></div>`;
+    // A lane is a label in the labels column and a row of the marks box at the same height.
+    const labelHtml = (label, cls) =>
+      `<div class="kvnb-tl-label ${cls}" title="${escHtml(label)}">${escHtml(label)}</div>`;
+    const setLanes = () => { marksBox.style.height = `${keys.length * 20}px`; }; // (--kvnb-lane-h: 20px)
     const pushItems = (newMarks, newGaps) => { // new columns, in revision order, after the existing ones
       const items = newMarks.map((m) => [m[1], m, null]).concat(newGaps.map((g) => [g[0], null, g]));
       items.sort((a, b) => a[0] - b[0]);
@@ -206,34 +220,33 @@ export default {
     };
     const build = (laneKeys, rows, gapRows) => {
       keys = laneKeys.slice();
-      cols = []; marks = new Map(); blanks = 0; lastFit = ""; drawn = [0, -1];
+      cols = []; marks = new Map(); blanks = 0; lastFit = ""; lastWidth = ""; drawn = [0, -1];
+      scrollX = -1; // unknown after a rebuild: the next toEnd writes it
       pushItems(rows, gapRows);
       const order = keys.map((_, i) => i).sort((a, b) => natCompare(keys[a], keys[b]));
-      lanesBox.innerHTML = laneHtml("revision", "kvnb-tl-axis") + order.map((i) => laneHtml(keys[i], "")).join("");
-      const laneEls = lanesBox.children;
-      axis = laneEls[0].lastElementChild;
-      tracks = [];
-      order.forEach((laneIx, pos) => {
-        const track = laneEls[pos + 1].lastElementChild;
-        track._lane = laneIx;
-        tracks[laneIx] = track;
-      });
+      lanesBox.innerHTML =
+        `<div class="kvnb-tl-labels">${labelHtml("revision", "kvnb-tl-axis")}${order.map((i) => labelHtml(keys[i], "")).join("")}</div>` +
+        `<div class="kvnb-tl-tracks"><div class="kvnb-tl-track kvnb-tl-axis"></div><div class="kvnb-tl-marks"></div></div>`;
+      if (resize && labelsCol) resize.unobserve(labelsCol);
+      const [labels, tracksCol] = lanesBox.children;
+      labelsCol = labels;
+      if (resize) resize.observe(labelsCol);
+      [axis, marksBox] = tracksCol.children;
+      laneAt = [];
+      order.forEach((laneIx, pos) => { laneAt[laneIx] = pos; });
+      setLanes();
     };
     const addKey = (key) => { // a new lane, inserted at its place in natural order
       const laneIx = keys.length;
       keys.push(key);
+      let pos = 0; // its row: after every key that sorts before it
+      for (let other = 0; other < laneIx; other++) if (natCompare(keys[other], key) < 0) pos++;
+      for (let other = 0; other < laneIx; other++) if (laneAt[other] >= pos) laneAt[other]++;
+      laneAt[laneIx] = pos;
       const tmp = document.createElement("div");
-      tmp.innerHTML = laneHtml(key, "");
-      const laneEl = tmp.firstElementChild;
-      let before = null;
-      for (const other of lanesBox.children) {
-        const t = other.lastElementChild;
-        if (t !== axis && natCompare(key, keys[t._lane]) < 0) { before = other; break; }
-      }
-      lanesBox.insertBefore(laneEl, before);
-      const track = laneEl.lastElementChild;
-      track._lane = laneIx;
-      tracks[laneIx] = track;
+      tmp.innerHTML = labelHtml(key, "");
+      labelsCol.insertBefore(tmp.firstElementChild, labelsCol.children[pos + 1] || null); // row 0: the axis
+      setLanes(); // the marks below it move down a row: the caller draws the window again
     };
     const relayout = () => { // drop the blank columns left by marks the lanes no longer keep
       const rows = cols.filter((c) => c.row && marks.has(c.rev)).map((c) => marks.get(c.rev).row);
@@ -266,15 +279,38 @@ export default {
     zoomIn.addEventListener("click", () => rezoom(Math.min(6, zoom + 1)));
     zoomFit.addEventListener("click", () => rezoom(0));
     // Following the end: set in the frame callback, where the layout is about to be done anyway.
-    const toEnd = () => {
-      ownScroll = true;
-      scroller.scrollLeft = 1e9; // clamped to the end
-      scrollX = scroller.scrollLeft;
+    const toEnd = () => { // computed, not read back: reading scrollLeft here would force a layout
+      const x = Math.max(0, Math.round(contentEnd() - (boxW || 600)));
+      if (x === scrollX) return;
+      scroller.scrollLeft = x;
+      scrollX = x;
+      ownScrollAt = performance.now();
     };
+    // Only a reader's scroll (wheel, scrollbar, keys, touch) decides whether the view follows the newest
+    // revisions; a scroll the page's layout causes (a theme being swapped, say) does not stop following.
+    let readerAt = -1e9, ownScrollAt = -1e9;
+    for (const type of ["wheel", "pointerdown", "keydown", "touchstart"]) {
+      scroller.addEventListener(type, () => { readerAt = performance.now(); }, { passive: true });
+    }
+    // The page moved the view while it follows (a theme swap resets or clamps the scroll while the layout
+    // settles): put it back at the end for a few frames, reading the position only then.
+    const settleEnd = (frames) => requestAnimationFrame(() => {
+      if (!following) return;
+      const x = Math.max(0, Math.round(contentEnd() - (boxW || 600)));
+      if (Math.abs(scroller.scrollLeft - x) >= 1) scroller.scrollLeft = x;
+      scrollX = x;
+      if (frames > 1) settleEnd(frames - 1);
+    });
     scroller.addEventListener("scroll", () => {
-      if (ownScroll) { ownScroll = false; return; } // our own follow-the-end scroll: no layout read (deltas may be in)
-      scrollX = scroller.scrollLeft; // a reader's scroll: worth one layout read
-      following = scrollX + scroller.clientWidth >= scroller.scrollWidth - 40;
+      const reader = performance.now() - readerAt < 1500;
+      // the event of toEnd's own scroll (in a burst, every frame): not worth a read, which would lay out
+      // whatever the burst changed a second time in the frame
+      if (!reader && performance.now() - ownScrollAt < 100) return;
+      const x = scroller.scrollLeft;
+      if (Math.abs(x - scrollX) < 1) return; // where toEnd put it
+      scrollX = x;
+      if (reader) following = scrollX + scroller.clientWidth >= contentEnd() - 40;
+      else if (following) settleEnd(10);
       redraw();
     }, { passive: true });
 
@@ -288,14 +324,19 @@ export default {
       status.textContent = parts.join(" · ");
     };
 
-    build([], [], []);
     const resize = typeof ResizeObserver === "function" ? new ResizeObserver((entries) => {
-      const w = entries.length ? entries[entries.length - 1].contentRect.width : 0;
-      if (w) boxW = w;
+      let boxChanged = false;
+      for (const e of entries) {
+        const w = e.contentRect.width;
+        if (e.target === scroller && w && w !== boxW) { boxW = w; boxChanged = true; }
+        if (e.target === labelsCol) labelPx = e.borderBoxSize?.[0]?.inlineSize || w;
+      }
       if (!charW) measure();
+      if (boxChanged) settleEnd(10); // first in the next frame: its read comes before the marks are drawn
       redraw();
     }) : null;
     if (resize) resize.observe(scroller);
+    build([], [], []);
     const stop = kvnbStream(model,
       (data) => {
         selected = null;
@@ -308,7 +349,9 @@ export default {
         toEnd();
       },
       (data) => {
-        for (const k of data.keys) addKey(k);
+        // a few new keys are inserted in place; many (a burst on new keys) rebuild the lanes once, below
+        const manyKeys = data.keys.length > 8;
+        if (manyKeys) keys.push(...data.keys); else for (const k of data.keys) addKey(k);
         let changed = data.marks.length + data.gaps.length;
         for (const rev of data.evicted) {
           const m = marks.get(rev);
@@ -324,7 +367,7 @@ export default {
         }
         pushItems(data.marks, data.gaps);
         if (data.keys.length) drawn = [0, -1]; // new lanes: draw the window again
-        if (blanks > 200 && blanks * 2 > cols.length) { relayout(); changed = 1; lastFit = ""; }
+        if (manyKeys || (blanks > 200 && blanks * 2 > cols.length)) { relayout(); changed = 1; lastFit = ""; }
         if (changed) redraw();
         showStatus(data.status);
       }, "timeline");

@@ -299,3 +299,87 @@ async def test_keys_inside_a_widget_stay_there(open_notebook: OpenNotebook, writ
     assert await key_input.input_value() == "abdd"
     assert await nb.page.evaluate(cells) == count, "typing in the widget added or deleted cells"
     await nb.screenshot(test_name)
+
+
+async def test_big_bucket_stays_readable(open_notebook: OpenNotebook, writer: kvnb.client.NATS,
+                                         bucket: str, test_name: str) -> None:
+    """More than the boxes show: the feed draws older rows when scrolled to, the Timeline's key labels
+    stay in view at its right end, and a table row that changed out of view is right when scrolled in."""
+    keys, puts = 30, 150
+    nb = await open_notebook([
+        f"import kvnb\nkv = await kvnb.open_bucket({bucket!r}, history=5, fresh=True)",
+        "feed = kvnb.WatchFeed(kv)\nfeed",
+        "timeline = kvnb.Timeline(kv)\ntimeline",
+        "table = kvnb.BucketTable(kv)\ntable",
+    ])
+    await nb.run_all()
+    await nb.wait_for(ALL_PRESENT_JS, arg=[".kvnb-watchfeed .kvnb-caught-up", ".kvnb-timeline", ".kvnb-buckettable"],
+                      timeout=RENDER_TIMEOUT, what="a caught-up WatchFeed, a Timeline and a BucketTable")
+    kv = await kvnb.open_bucket(bucket, nc=writer)
+    last: dict[str, int] = {}
+    for i in range(puts):
+        key = f"k{i % keys}"
+        last[key] = await kv.put(key, f"value {i}")
+    newest = max(last.values())
+    await nb.wait_for(ALL_PRESENT_JS, arg=[FEED_ROW.format(rev=newest), MARK.format(rev=newest),
+                                           f'.kvnb-buckettable tr[data-key="k0"][data-revision="{last["k0"]}"]'],
+                      timeout=10.0, what=f"revision {newest} in the feed and the Timeline, k0's last in the table")
+
+    # The feed: a few screens of rows drawn, the rest drawn as the reader scrolls down to them.
+    drawn = await nb.page.locator(".kvnb-watchfeed .kvnb-feed-row").count()
+    assert 14 <= drawn < puts, f"{drawn} feed rows drawn of {puts}"
+    scroll_feed = """() => { const l = document.querySelector('.kvnb-watchfeed .kvnb-feed-rows');
+        l.scrollTop = l.scrollHeight; return l.querySelectorAll('.kvnb-feed-row').length; }"""
+    for _ in range(20):
+        if await nb.page.locator(FEED_ROW.format(rev=1)).count():
+            break
+        await nb.page.evaluate(scroll_feed)
+        await nb.page.wait_for_timeout(100)  # the scroll event, then the rows it draws
+    revisions = [int(r) for r in await nb.page.eval_on_selector_all(
+        ".kvnb-watchfeed .kvnb-feed-row[data-revision]", "els => els.map(e => e.dataset.revision)")]
+    assert revisions == list(range(newest, 0, -1)), "scrolled to the end, the feed shows every put, newest first"
+
+    # The Timeline follows the newest revision; the labels column stays at the left edge, readable.
+    geometry = await nb.page.evaluate("""(rev) => {
+        const scroller = document.querySelector('.kvnb-timeline .kvnb-tl-scroll');
+        const box = scroller.getBoundingClientRect();
+        const label = [...document.querySelectorAll('.kvnb-timeline .kvnb-tl-label')].find(l => l.textContent === 'k0')
+            .getBoundingClientRect();
+        const mark = document.querySelector(`.kvnb-timeline .kvnb-mark[data-revision="${rev}"]`)
+            .getBoundingClientRect();
+        const hit = document.elementFromPoint(label.left + 4, label.top + 8);
+        return {boxLeft: box.left, boxRight: box.right, labelLeft: label.left, markLeft: mark.left,
+                markRight: mark.right, labelOnTop: hit?.textContent === 'k0', scrolled: scroller.scrollLeft};
+    }""", newest)
+    assert geometry["scrolled"] > 0, f"{puts} revisions should overflow the box: {geometry}"
+    assert abs(geometry["labelLeft"] - geometry["boxLeft"]) <= 2 and geometry["labelOnTop"], geometry
+    assert geometry["boxLeft"] < geometry["markLeft"] and geometry["markRight"] <= geometry["boxRight"], geometry
+    labels = await nb.page.eval_on_selector_all(".kvnb-timeline .kvnb-tl-label", "els => els.map(e => e.textContent)")
+    assert labels == ["revision"] + [f"k{i}" for i in range(keys)], "natural order: k2 before k10"
+    await nb.screenshot(f"{test_name}-timeline", ".kvnb-timeline")
+
+    # The table: k29 (below the box's fold) changes while out of view, and is right once scrolled to.
+    rev = await kv.put("k29", "changed out of view")
+    await nb.wait_for_selector(FEED_ROW.format(rev=rev), timeout=LIVE_BOUND, what="the change in the feed")
+    await nb.page.evaluate("() => { const b = document.querySelector('.kvnb-buckettable .kvnb-table-box');"
+                           " b.scrollTop = b.scrollHeight; }")
+    row = f'.kvnb-buckettable tr[data-key="k29"][data-revision="{rev}"]'
+    await nb.wait_for("(sel) => document.querySelector(sel)?.innerText.includes('changed out of view')", arg=row,
+                      timeout=LIVE_BOUND, what="k29's new value once its row scrolled into view")
+    keys_shown = await nb.page.eval_on_selector_all(".kvnb-buckettable tr[data-key]",
+                                                    "els => els.map(e => e.dataset.key)")
+    assert keys_shown == [f"k{i}" for i in range(keys)]
+    await nb.screenshot(test_name)
+    try:
+        await nb.set_theme(dark=True)
+        # still following the newest revision in the other theme: its column in view, right of the labels
+        await nb.wait_for("""(rev) => {
+            const box = document.querySelector('.kvnb-timeline .kvnb-tl-scroll').getBoundingClientRect();
+            const labels = document.querySelector('.kvnb-timeline .kvnb-tl-labels').getBoundingClientRect();
+            const mark = document.querySelector(`.kvnb-timeline .kvnb-mark[data-revision="${rev}"]`);
+            const r = mark && mark.getBoundingClientRect();
+            return !!r && r.left >= labels.right && r.right <= box.right;
+        }""", arg=rev, timeout=5.0, what=f"revision {rev}'s column in view after the theme changed")
+        await nb.screenshot(f"{test_name}-timeline-dark", ".kvnb-timeline")
+    finally:
+        await nb.set_theme(dark=False)
