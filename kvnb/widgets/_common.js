@@ -61,6 +61,12 @@ function ageText(ms) {
   return `${Math.floor(s / 86400)} d`;
 }
 
+// An age cell (data-t: epoch ms, or "") brought up to now; written only when its text changes.
+function tickAge(cell) {
+  const age = ageText(cell.dataset.t === "" ? null : Number(cell.dataset.t));
+  if (cell.textContent !== age) cell.textContent = age;
+}
+
 function timeText(ms) {
   return ms === null || ms === undefined ? "" : new Date(ms).toISOString().replace("T", " ").replace("Z", " UTC");
 }

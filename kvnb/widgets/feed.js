@@ -145,10 +145,7 @@ export default {
         else timer2 = requestAnimationFrame(flush);
       }, "watchfeed");
     const timer = setInterval(() => {
-      for (const age of list.querySelectorAll(".kvnb-age")) {
-        const text = ageText(age.dataset.t === "" ? null : Number(age.dataset.t));
-        if (age.textContent !== text) age.textContent = text;
-      }
+      for (const age of list.querySelectorAll(".kvnb-age")) tickAge(age);
     }, 1000);
     return () => { stop(); clearInterval(timer); if (timer2 !== null) cancelAnimationFrame(timer2); };
   },

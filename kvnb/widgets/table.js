@@ -49,12 +49,6 @@ function updateRow(tr, r) {
   }
 }
 
-function refreshAge(tr) {
-  const cell = tr.lastElementChild;
-  const age = ageText(cell.dataset.t === "" ? null : Number(cell.dataset.t));
-  if (cell.textContent !== age) cell.textContent = age;
-}
-
 export default {
   render({ model, el }) {
     const root = kvnbRoot(el, "buckettable");
@@ -85,7 +79,7 @@ export default {
         tr._inView = e.isIntersecting;
         if (!tr._inView) continue;
         if (tr._pending) { const r = tr._pending; tr._pending = null; updateRow(tr, r); }
-        refreshAge(tr); // left behind while out of view
+        tickAge(tr.lastElementChild); // left behind while out of view
       }
     }, { root: box, rootMargin: "200px 0px" }) : null;
     const refresh = (tr, r) => {
@@ -140,7 +134,7 @@ export default {
     draw();
     const timer = setInterval(() => { // ages of the rows in view (a row scrolling in gets its age then)
       for (const tr of drawnRows.values()) {
-        if (tr._inView !== false) refreshAge(tr);
+        if (tr._inView !== false) tickAge(tr.lastElementChild);
       }
     }, 1000);
     return () => {

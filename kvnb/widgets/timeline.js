@@ -119,6 +119,7 @@ export default {
       return true;
     };
     const contentEnd = () => labelW() + 2 * PAD + cols.length * colW; // px: the right edge of the last column
+    const endX = () => Math.max(0, Math.round(contentEnd() - (boxW || 600))); // the scroll that shows it
     const visibleCols = () => Math.ceil(Math.max(100, (boxW || 600) - labelW()) / colW) + 1;
     const wanted = () => { // the columns to draw: those in view and one screen either side
       const n = visibleCols();
@@ -209,7 +210,7 @@ export default {
     // A lane is a label in the labels column and a row of the marks box at the same height.
     const labelHtml = (label, cls) =>
       `<div class="kvnb-tl-label ${cls}" title="${escHtml(label)}">${escHtml(label)}</div>`;
-    const setLanes = () => { marksBox.style.height = `${keys.length * 20}px`; }; // (--kvnb-lane-h: 20px)
+    const setLanes = () => { marksBox.style.height = `${keys.length * 20}px`; }; // 20 px: a lane in kvnb.css
     const pushItems = (newMarks, newGaps) => { // new columns, in revision order, after the existing ones
       const items = newMarks.map((m) => [m[1], m, null]).concat(newGaps.map((g) => [g[0], null, g]));
       items.sort((a, b) => a[0] - b[0]);
@@ -280,7 +281,7 @@ export default {
     zoomFit.addEventListener("click", () => rezoom(0));
     // Following the end: set in the frame callback, where the layout is about to be done anyway.
     const toEnd = () => { // computed, not read back: reading scrollLeft here would force a layout
-      const x = Math.max(0, Math.round(contentEnd() - (boxW || 600)));
+      const x = endX();
       if (x === scrollX) return;
       scroller.scrollLeft = x;
       scrollX = x;
@@ -296,7 +297,7 @@ export default {
     // settles): put it back at the end for a few frames, reading the position only then.
     const settleEnd = (frames) => requestAnimationFrame(() => {
       if (!following) return;
-      const x = Math.max(0, Math.round(contentEnd() - (boxW || 600)));
+      const x = endX();
       if (Math.abs(scroller.scrollLeft - x) >= 1) scroller.scrollLeft = x;
       scrollX = x;
       if (frames > 1) settleEnd(frames - 1);
