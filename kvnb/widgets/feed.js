@@ -1,10 +1,11 @@
 // WatchFeed front end: newest row first; rows arrive as small deltas, ages tick in the browser.
 // Columns line up: the key and revision columns are as wide as the widest seen (two CSS variables),
 // revisions are right-aligned tabular numbers.
-// Only the newest rows are in the DOM (a few screens of the box); older rows, up to max_rows, wait as data
+// Only the newest rows are in the DOM (the box and a little more); older rows, up to max_rows, wait as data
 // and are drawn when the reader scrolls down to them. A burst then adds and drops few elements a frame
-// instead of rebuilding 200 rows each time.
-const DOM_ROWS = 40; // rows drawn while the reader is at the top (the box shows about 14)
+// instead of rebuilding 200 rows each time. Every drawn row is styled and laid out: a row scrolled out of
+// view costs as much as one in it (content-visibility would skip it, but costs a second layout a frame).
+const DOM_ROWS = 24; // rows drawn while the reader is at the top (the box shows about 14)
 
 const OP_WORD = { PUT: "put (a new value)", DEL: "delete (a delete marker)", PURGE: "purge (older revisions removed)" };
 

@@ -1,7 +1,8 @@
 // BucketTable front end: the rows trait (natural key order: k2 before k10), ages ticking in the browser.
-// Changes that arrive together (rows, summary) are drawn once, in the next frame, as one HTML string.
-// Only rows in the table's scroll box are rewritten: a row out of view keeps its new content aside and
-// takes it when it scrolls in (a 400-key table under a burst otherwise re-lays-out 400 rows a redraw).
+// Only the rows in and near the table's scroll box are in the DOM (a window of about three boxes' worth);
+// the rows above and below it are two spacers as tall as the rows they stand for. A 400-key table under a
+// burst then styles, lays out and paints some 60 rows a redraw, not 400, and scrolling draws the rest.
+// Rows can wrap (long values), so a row's height is the average of the drawn ones (a ResizeObserver).
 
 function escText(s) {
   return String(s).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c]));
@@ -55,66 +56,69 @@ export default {
     const status = h("span", { class: "kvnb-status" });
     const toggle = h("input", { type: "checkbox", class: "kvnb-show-deleted" });
     toggle.addEventListener("change", () => { model.set("show_deleted", toggle.checked); model.save_changes(); });
-    const body = h("tbody");
+    const spacer = () => h("tbody", { class: "kvnb-skipped" }, h("tr", {}, h("td", { colspan: 5 })));
+    const above = spacer(), body = h("tbody"), below = spacer();
+    const box = h("div", { class: "kvnb-table-box" },
+      h("table", { class: "kvnb-table kvnb-fixed" },
+        h("colgroup", {}, h("col", { class: "kvnb-c-op" }), h("col", { class: "kvnb-c-key" }), h("col", { class: "kvnb-c-val" }),
+          h("col", { class: "kvnb-c-rev" }), h("col", { class: "kvnb-c-age" })),
+        h("thead", {}, h("tr", {}, h("th", { class: "kvnb-op-col", text: "" }), h("th", { text: "key" }),
+          h("th", { class: "kvnb-val", text: "value" }), h("th", { class: "kvnb-num", text: "revision" }),
+          h("th", { class: "kvnb-num", text: "age" }))),
+        above, body, below));
     root.append(
       h("div", { class: "kvnb-head" },
         h("span", { class: "kvnb-title", text: `bucket ${model.get("bucket")}` }), status, h("span", { class: "kvnb-spacer" }),
         h("label", {}, toggle, " show deleted")),
-      errorLine(model),
-      h("div", { class: "kvnb-table-box" },
-        h("table", { class: "kvnb-table kvnb-fixed" },
-          h("colgroup", {}, h("col", { class: "kvnb-c-op" }), h("col", { class: "kvnb-c-key" }), h("col", { class: "kvnb-c-val" }),
-            h("col", { class: "kvnb-c-rev" }), h("col", { class: "kvnb-c-age" })),
-          h("thead", {}, h("tr", {}, h("th", { class: "kvnb-op-col", text: "" }), h("th", { text: "key" }),
-            h("th", { class: "kvnb-val", text: "value" }), h("th", { class: "kvnb-num", text: "revision" }),
-            h("th", { class: "kvnb-num", text: "age" }))),
-          body)));
-    let frame = null;
-    let drawnRows = new Map(); // key -> tr
-    const box = root.querySelector(".kvnb-table-box");
-    // tr._inView: undefined until the observer has seen the row (then it is treated as in view)
-    const seen = typeof IntersectionObserver === "function" ? new IntersectionObserver((entries) => {
-      for (const e of entries) {
-        const tr = e.target;
-        tr._inView = e.isIntersecting;
-        if (!tr._inView) continue;
-        if (tr._pending) { const r = tr._pending; tr._pending = null; updateRow(tr, r); }
-        tickAge(tr.lastElementChild); // left behind while out of view
-      }
-    }, { root: box, rootMargin: "200px 0px" }) : null;
-    const refresh = (tr, r) => {
-      if (tr._inView === false) tr._pending = r; else { tr._pending = null; updateRow(tr, r); }
+      errorLine(model), box);
+
+    // The window: rows [first, last) of the rows trait are drawn. Sizes come from the ResizeObserver and the
+    // reader's scroll events only, so drawing never waits for a layout.
+    let rows = [], first = 0, last = 0, drawnRows = new Map(); // key -> tr
+    let scrollTop = 0, boxH = 416, rowH = 21; // px: until measured (26em box, one-line rows)
+    const span = () => {
+      const perBox = Math.max(10, Math.ceil(boxH / rowH));
+      const at = Math.min(rows.length, Math.floor(scrollTop / rowH));
+      return [Math.max(0, at - perBox), Math.min(rows.length, at + 2 * perBox)];
     };
+    let frame = null, frameBig = false;
     const draw = () => { // keyed: a row whose key is drawn already is updated in place, others are added
       frame = null;
       toggle.checked = !!model.get("show_deleted");
       status.textContent = model.get("summary") || "";
-      const rows = model.get("rows") || [];
-      // at most 40 new rows a frame (a 400-key table appears over ten short frames, not in one long one)
-      const missing = rows.filter((r) => !drawnRows.has(r.key));
-      const fresh = missing.slice(0, 40);
+      rows = model.get("rows") || [];
+      [first, last] = span();
+      const want = rows.slice(first, last);
+      const fresh = want.filter((r) => !drawnRows.has(r.key));
       const made = new Map();
-      if (fresh.length) {
+      if (fresh.length) { // the new rows as one HTML string
         const tmp = document.createElement("tbody");
         tmp.innerHTML = fresh.map(tableRow).join("");
         [...tmp.children].forEach((tr, i) => {
           tr._rev = fresh[i].rev; tr._op = fresh[i].op; tr._row = fresh[i]; made.set(fresh[i].key, tr);
-          if (seen) seen.observe(tr);
         });
       }
       const next = new Map();
       let cursor = body.firstElementChild;
-      for (const r of rows) {
+      for (const r of want) {
         let tr = drawnRows.get(r.key);
-        if (tr) refresh(tr, r); else tr = made.get(r.key);
-        if (!tr) continue; // drawn in the next task
+        if (tr) updateRow(tr, r); else tr = made.get(r.key);
         next.set(r.key, tr);
         if (tr === cursor) cursor = cursor.nextElementSibling;
         else body.insertBefore(tr, cursor);
       }
-      for (const [key, tr] of drawnRows) if (!next.has(key)) { if (seen) seen.unobserve(tr); tr.remove(); }
+      for (const [key, tr] of drawnRows) if (!next.has(key)) tr.remove();
       drawnRows = next;
-      if (missing.length > fresh.length && frame === null) { frame = requestAnimationFrame(draw); frameBig = false; }
+      place();
+    };
+    let placed = "";
+    const place = () => { // the spacers stand for the rows not drawn
+      const heights = `${Math.round(first * rowH)} ${Math.round((rows.length - last) * rowH)}`;
+      if (heights === placed) return;
+      placed = heights;
+      const [a, b] = heights.split(" ");
+      above.firstElementChild.style.height = `${a}px`;
+      below.firstElementChild.style.height = `${b}px`;
     };
     // a big table changing fast is redrawn at most 4 times a second, in a task of its own
     const soon = () => {
@@ -123,7 +127,23 @@ export default {
       frame = big ? setTimeout(draw, 250) : requestAnimationFrame(draw);
       frameBig = big;
     };
-    let frameBig = false;
+    const moved = () => { // the reader scrolled, or the box or the rows changed size: draw what is now near
+      const [a, b] = span();
+      if ((a !== first || b !== last) && frame === null) { frame = requestAnimationFrame(draw); frameBig = false; }
+    };
+    box.addEventListener("scroll", () => { scrollTop = box.scrollTop; moved(); }, { passive: true });
+    const resize = typeof ResizeObserver === "function" ? new ResizeObserver((entries) => {
+      for (const e of entries) {
+        const height = e.contentRect.height;
+        if (e.target === box && height) boxH = height;
+        if (e.target === body && drawnRows.size && height) {
+          const measured = height / drawnRows.size;
+          if (Math.abs(measured - rowH) > 0.01) { rowH = measured; place(); }
+        }
+      }
+      moved();
+    }) : null;
+    if (resize) { resize.observe(box); resize.observe(body); }
     body.addEventListener("mouseover", (ev) => {
       const tr = ev.target.closest ? ev.target.closest("tr.kvnb-row") : null;
       if (tr && tr._row) tr.title = rowTitle(tr._row);
@@ -132,14 +152,10 @@ export default {
     model.on("change:summary", soon);
     model.on("change:show_deleted", soon);
     draw();
-    const timer = setInterval(() => { // ages of the rows in view (a row scrolling in gets its age then)
-      for (const tr of drawnRows.values()) {
-        if (tr._inView !== false) tickAge(tr.lastElementChild);
-      }
-    }, 1000);
+    const timer = setInterval(() => { for (const tr of drawnRows.values()) tickAge(tr.lastElementChild); }, 1000);
     return () => {
       clearInterval(timer);
-      if (seen) seen.disconnect();
+      if (resize) resize.disconnect();
       if (frame !== null) (frameBig ? clearTimeout : cancelAnimationFrame)(frame);
     };
   },

@@ -82,7 +82,7 @@ export default {
 
     let keys = []; // lane index -> key
     let laneAt = []; // lane index -> its row from the top (natural order of the keys)
-    let axis = null, labelsCol = null, marksBox = null;
+    let axis = null, labelsCol = null, marksBox = null, endEl = null; // endEl: as wide as the columns (markEnd)
     let cols = []; // column -> {rev, row} (a mark) or {rev, gap: [first, last]}
     let marks = new Map(); // revision -> {row, col, el (when drawn)}
     let blanks = 0, selected = null, zoom = 0, labelSet = 0, colW = MIN_COL, lastFit = "", lastWidth = "";
@@ -195,14 +195,8 @@ export default {
       if (frame !== null) return;
       frame = requestAnimationFrame(() => {
         frame = null;
-        const width = lastWidth;
-        const refit = fit();
-        // Scroll before drawing when the box kept its width: the layout the scroll needs is then one that
-        // this frame needs anyway, not a second one for the marks just added.
-        const early = following && lastWidth === width;
-        if (early) toEnd();
-        draw(refit);
-        if (following && !early) toEnd();
+        draw(fit());
+        if (following) markEnd();
       });
     };
 
@@ -227,12 +221,13 @@ export default {
       const order = keys.map((_, i) => i).sort((a, b) => natCompare(keys[a], keys[b]));
       lanesBox.innerHTML =
         `<div class="kvnb-tl-labels">${labelHtml("revision", "kvnb-tl-axis")}${order.map((i) => labelHtml(keys[i], "")).join("")}</div>` +
-        `<div class="kvnb-tl-tracks"><div class="kvnb-tl-track kvnb-tl-axis"></div><div class="kvnb-tl-marks"></div></div>`;
-      if (resize && labelsCol) resize.unobserve(labelsCol);
+        `<div class="kvnb-tl-tracks"><div class="kvnb-tl-track kvnb-tl-axis"></div><div class="kvnb-tl-marks"></div>` +
+        `<div class="kvnb-tl-end"></div></div>`;
+      if (resize && labelsCol) { resize.unobserve(labelsCol); resize.unobserve(endEl); }
       const [labels, tracksCol] = lanesBox.children;
       labelsCol = labels;
-      if (resize) resize.observe(labelsCol);
-      [axis, marksBox] = tracksCol.children;
+      [axis, marksBox, endEl] = tracksCol.children;
+      if (resize) { resize.observe(labelsCol); resize.observe(endEl); }
       laneAt = [];
       order.forEach((laneIx, pos) => { laneAt[laneIx] = pos; });
       setLanes();
@@ -279,7 +274,13 @@ export default {
     zoomOut.addEventListener("click", () => rezoom(Math.max(-6, zoom - 1)));
     zoomIn.addEventListener("click", () => rezoom(Math.min(6, zoom + 1)));
     zoomFit.addEventListener("click", () => rezoom(0));
-    // Following the end: set in the frame callback, where the layout is about to be done anyway.
+    // Following the end. Writing scrollLeft lays the page out first, so in a frame callback it would cost a
+    // layout of its own (15-25 ms in a burst). The frame callback only sets the end marker's width; the
+    // ResizeObserver reports it after the frame's layout, and the scroll written there finds the layout done.
+    const markEnd = () => {
+      const w = `${Math.round(cols.length * colW)}px`;
+      if (resize && endEl && endEl.style.width !== w) endEl.style.width = w; else if (endX() !== scrollX) toEnd();
+    };
     const toEnd = () => { // computed, not read back: reading scrollLeft here would force a layout
       const x = endX();
       if (x === scrollX) return;
@@ -326,12 +327,16 @@ export default {
     };
 
     const resize = typeof ResizeObserver === "function" ? new ResizeObserver((entries) => {
-      let boxChanged = false;
+      let boxChanged = false, others = false;
       for (const e of entries) {
+        if (e.target === endEl) continue;
+        others = true;
         const w = e.contentRect.width;
         if (e.target === scroller && w && w !== boxW) { boxW = w; boxChanged = true; }
         if (e.target === labelsCol) labelPx = e.borderBoxSize?.[0]?.inlineSize || w;
       }
+      if (following && entries.some((e) => e.target === endEl)) toEnd(); // the layout is done here: see markEnd
+      if (!others) return;
       if (!charW) measure();
       if (boxChanged) settleEnd(10); // first in the next frame: its read comes before the marks are drawn
       redraw();

@@ -5,6 +5,7 @@ Run them alone with ``pytest -m browser tests/browser``. Screenshots land in ``t
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import secrets
 import time
@@ -299,6 +300,76 @@ async def test_keys_inside_a_widget_stay_there(open_notebook: OpenNotebook, writ
     assert await key_input.input_value() == "abdd"
     assert await nb.page.evaluate(cells) == count, "typing in the widget added or deleted cells"
     await nb.screenshot(test_name)
+
+
+# The key index of the BucketTable row at a height of the table's box (a fraction of its visible height
+# below the header, which sticks to its top), or null when the point hits something that is not a row (a blank spacer).
+ROW_AT_JS = """(f) => {
+    const box = document.querySelector('.kvnb-buckettable .kvnb-table-box');
+    const head = box.querySelector('thead th').getBoundingClientRect();  // th: the part that sticks
+    const r = box.getBoundingClientRect();
+    const y = head.bottom + 1 + f * (r.bottom - head.bottom - 2);
+    const tr = document.elementFromPoint(r.left + 60, y)?.closest('tr.kvnb-row');
+    return tr ? Number(tr.dataset.key.slice(1)) : null;
+}"""
+
+
+async def test_big_table_draws_the_rows_in_view(open_notebook: OpenNotebook, writer: kvnb.client.NATS,
+                                                bucket: str, test_name: str) -> None:
+    """A 300-key BucketTable draws only the rows near its box, yet reads as a whole table: the scroll bar
+    spans every row, any scroll position shows the rows that belong there, and a key that changed far out
+    of view shows its new value when scrolled to."""
+    keys = 300
+    nb = await open_notebook([
+        f"import kvnb\nkv = await kvnb.open_bucket({bucket!r}, fresh=True)",
+        "table = kvnb.BucketTable(kv)\ntable",
+    ])
+    await nb.run_all()
+    await nb.wait_for_selector(".kvnb-buckettable .kvnb-table-box", timeout=RENDER_TIMEOUT, what="the BucketTable")
+    kv = await kvnb.open_bucket(bucket, nc=writer)
+    await asyncio.gather(*(kv.put(f"k{i}", f"value {i}") for i in range(keys)))
+    status = "document.querySelector('.kvnb-buckettable .kvnb-status').textContent"
+    await nb.wait_for(f"() => {status}.startsWith('{keys} keys')", timeout=10.0,
+                      what=f"the table's status: {keys} keys")
+
+    shown = "() => [...document.querySelectorAll('.kvnb-buckettable tr.kvnb-row')].map(r => +r.dataset.key.slice(1))"
+    drawn = await nb.page.evaluate(shown)
+    assert 20 <= len(drawn) <= 100, f"{len(drawn)} rows drawn of {keys}"
+    assert drawn == list(range(len(drawn))), "at the top: the first rows, in natural order"
+    assert await nb.page.evaluate(ROW_AT_JS, 0.0) == 0 and await nb.page.evaluate(ROW_AT_JS, 1.0) is not None
+
+    # the scroll bar spans every row: the box scrolls as far as 300 drawn rows would make it
+    geometry = await nb.page.evaluate("""() => {
+        const box = document.querySelector('.kvnb-buckettable .kvnb-table-box');
+        const rows = box.querySelectorAll('tr.kvnb-row'), top = rows[0].getBoundingClientRect().top;
+        const row = (rows[rows.length - 1].getBoundingClientRect().bottom - top) / rows.length;
+        const head = box.querySelector('thead').getBoundingClientRect().height;
+        return {scrollHeight: box.scrollHeight, head, row}; }""")
+    whole = geometry["head"] + keys * geometry["row"]  # the height of the table with every row drawn
+    assert abs(geometry["scrollHeight"] - whole) <= 2 * geometry["row"], geometry
+
+    # half way down: the row in the middle of the box is the middle key, and no blank shows above or below it
+    await nb.page.evaluate("() => { const b = document.querySelector('.kvnb-buckettable .kvnb-table-box');"
+                           " b.scrollTop = (b.scrollHeight - b.clientHeight) / 2; }")
+    await nb.wait_for(f"() => ({ROW_AT_JS})(0.0) !== null && ({ROW_AT_JS})(1.0) !== null", timeout=LIVE_BOUND,
+                      what="rows drawn across the whole box, half way down")
+    middle = await nb.page.evaluate(ROW_AT_JS, 0.5)
+    assert middle is not None and abs(middle - keys / 2) <= 3, f"half way down the box shows k{middle}"
+    drawn = await nb.page.evaluate(shown)
+    assert len(drawn) <= 100 and drawn == list(range(drawn[0], drawn[0] + len(drawn))), drawn
+
+    # a key far below the window changes; scrolled to the end, its row has the new value
+    rev = await kv.put(f"k{keys - 1}", "changed out of view")
+    await nb.wait_for(f"() => {status}.includes('last revision {rev}')", timeout=LIVE_BOUND,
+                      what="the table's status at the change")
+    await nb.page.evaluate("() => { const b = document.querySelector('.kvnb-buckettable .kvnb-table-box');"
+                           " b.scrollTop = b.scrollHeight; }")
+    row = f'.kvnb-buckettable tr[data-key="k{keys - 1}"][data-revision="{rev}"]'
+    await nb.wait_for("(sel) => document.querySelector(sel)?.innerText.includes('changed out of view')", arg=row,
+                      timeout=LIVE_BOUND, what=f"k{keys - 1}'s new value once scrolled to the end")
+    await nb.wait_for(f"() => ({ROW_AT_JS})(1.0) === {keys - 1}", timeout=LIVE_BOUND,
+                      what=f"k{keys - 1} at the bottom of the box")
+    await nb.screenshot(test_name, ".kvnb-buckettable")
 
 
 async def test_big_bucket_stays_readable(open_notebook: OpenNotebook, writer: kvnb.client.NATS,
