@@ -15,8 +15,8 @@
   (``$KVNB_BROWSER_BENCH_BURSTS``), each on a new page and bucket: the figure is the median burst's
   longest task, every burst's is in the note (this machine's other work shows as outliers). The note
   says where the longest frame's time went (Long Animation Frame entries: its scripts by entry point,
-  and its style and layout). ``$KVNB_BROWSER_BENCH_WITH`` (``timeline``, ``table`` or ``none``) narrows
-  the widgets beside the WatchFeed, to find which one a long frame comes from.
+  and its rendering: style, layout, paint, commit). ``$KVNB_BROWSER_BENCH_WITH`` (``timeline``, ``table``
+  or ``none``) narrows the widgets beside the WatchFeed, to find which one a long frame comes from.
 - **the gone-state poll**: the cost of the request a Timeline/BucketTable/TimeTravel makes about
   once a second (STREAM.INFO), and of the per-key count it asks for only after the stream removed
   something (``subjects_filter``), on that 20,000-message, 400-key bucket.
@@ -88,10 +88,10 @@ def run(rounds: int = ROUNDS) -> list[Row]:
     worst = max(bursts, key=lambda b: max(b["tasks"], default=0.0))
     frame = worst.get("longest_frame")
     where = ""
-    if frame:  # Long Animation Frame attribution: the scripts that ran in it, then style and layout
+    if frame:  # Long Animation Frame attribution: the scripts that ran in it, then its rendering
         scripts = sorted(frame["scripts"], key=lambda s: -s["duration"])[:3]
-        where = (f"; the slowest burst's longest frame ({frame['duration']:.0f} ms): style and layout "
-                 f"{frame['layout']:.0f} ms, "
+        where = (f"; the slowest burst's longest frame ({frame['duration']:.0f} ms): rendering (style, "
+                 f"layout, paint) {frame['layout']:.0f} ms, "
                  + (", ".join(f"{s['source']} {s['invoker']} {s['duration']:.0f} ms" for s in scripts)
                     or "no script attributed"))
     each = ", ".join(f"{t * 1000:.0f}" if t > 0.05 else "≤ 50" for t in longest_each)

@@ -48,7 +48,7 @@ _LONG_TASKS = """() => {
   window.__kvnbLong = [];
   new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__kvnbLong.push([e.startTime, e.duration]); })
     .observe({ type: 'longtask', buffered: true });
-  // where a long frame's time went: its scripts (by source and entry point) and its style + layout
+  // where a long frame's time went: its scripts (by source and entry point) and its rendering (style, layout, paint)
   window.__kvnbFrames = [];
   new PerformanceObserver((l) => {
     for (const e of l.getEntries()) window.__kvnbFrames.push({
