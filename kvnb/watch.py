@@ -20,9 +20,9 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import nats.errors
 import nats.js.errors
@@ -382,12 +382,19 @@ class Watch:
     async def _drop_consumer(self) -> None:
         sub, consumer = self._sub, self._consumer
         self._sub = self._consumer = None
+        if sub is None and consumer is None:
+            return
+        # One task, made before anything is awaited, and shielded: a resume that stop() cancels anywhere in here
+        # (the unsubscribe awaits too) forgets neither the unsubscribe nor the delete; stop() awaits the task.
+        await asyncio.shield(self._spawn_cleanup(self._release(sub, consumer)))
+
+    async def _release(self, sub: Subscription | None, consumer: str | None) -> None:
+        """Stop the deliveries of ``sub``, then delete ``consumer``."""
         if sub is not None:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
         if consumer is not None:
-            # Shielded: a resume cancelled by stop() meanwhile must not forget the delete; stop() awaits it.
-            await asyncio.shield(self._spawn_delete(consumer))
+            await self._delete_consumer(consumer)
 
     async def _delete_consumer(self, name: str) -> None:
         """Delete consumer ``name`` if it exists (best effort: the server drops it after its inactive threshold)."""
@@ -395,8 +402,8 @@ class Watch:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._js.delete_consumer(self._stream, name), DELETE_TIMEOUT)
 
-    def _spawn_delete(self, name: str) -> asyncio.Task[None]:
-        task = asyncio.ensure_future(self._delete_consumer(name))
+    def _spawn_cleanup(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(work)
         self._cleanups.add(task)  # stop() waits for these
         task.add_done_callback(self._cleanups.discard)
         return task
@@ -405,7 +412,7 @@ class Watch:
         """After a failed start: delete in the background a consumer the create may have made anyway."""
         name, self._consumer = self._consumer, None
         if name is not None:
-            self._spawn_delete(name)
+            self._spawn_cleanup(self._delete_consumer(name))
 
     def _mark_caught_up(self) -> None:
         self._position = max(self._position or 0, self._floor)

@@ -314,6 +314,34 @@ async def test_stop_during_a_resume_deletes_the_consumer_whose_create_got_no_ans
     assert await consumer_count(kv) == 0
 
 
+async def test_stop_while_a_resume_unsubscribes_still_deletes_the_old_consumer(kv: kvnb.KV) -> None:
+    # The resume has taken the old consumer from the watch and is unsubscribing from its deliveries (an
+    # await) when stop() cancels it. The old consumer must still be deleted, and stop() must wait for that:
+    # the watch no longer names it, so nothing else would (it stayed until its inactive threshold).
+    watch = await kv.watch()
+    await watch.wait_caught_up(TIMEOUT)
+    sub = watch._sub
+    assert sub is not None
+    unsubscribe = sub.unsubscribe
+    inside, go_on = asyncio.Event(), asyncio.Event()
+
+    async def held_unsubscribe(*args: object, **kwargs: object) -> None:
+        inside.set()
+        await go_on.wait()  # stop() cancels the resume while it waits here
+        await unsubscribe(*args, **kwargs)  # type: ignore[arg-type]
+
+    sub.unsubscribe = held_unsubscribe  # type: ignore[method-assign]
+    watch._schedule_resume("test")
+    await asyncio.wait_for(inside.wait(), TIMEOUT)
+    resuming = watch._resuming
+    assert resuming is not None
+    stopping = asyncio.ensure_future(watch.stop())
+    await asyncio.wait([resuming], timeout=TIMEOUT)  # stop() has cancelled the resume
+    assert resuming.done()
+    go_on.set()
+    await asyncio.wait_for(stopping, TIMEOUT)
+    assert await consumer_count(kv) == 0
+
 async def test_stop_at_any_moment_of_a_resume_leaves_no_consumer(kv: kvnb.KV) -> None:
     # No hooks: stop() lands somewhere in the resume (deleting the old consumer, asking for the stream's
     # state, creating the new one); whatever it interrupted, the server keeps no consumer of this watch.
