@@ -279,13 +279,16 @@ export default {
     // ResizeObserver reports it after the frame's layout, and the scroll written there finds the layout done.
     const markEnd = () => {
       const w = `${Math.round(cols.length * colW)}px`;
-      if (resize && endEl && endEl.style.width !== w) endEl.style.width = w; else if (endX() !== scrollX) toEnd();
+      if (resize && endEl && endEl.style.width !== w) endEl.style.width = w; else if (Math.abs(endX() - scrollX) >= 1) toEnd();
     };
-    const toEnd = () => { // computed, not read back: reading scrollLeft here would force a layout
+    // The position is computed, not read, before the write. It is read back after it: the write has laid the
+    // page out already, so the read is free, and a write the browser clamped (a box not yet grown to the
+    // newest columns) is then written again next time, not taken as done.
+    const toEnd = () => {
       const x = endX();
-      if (x === scrollX) return;
+      if (Math.abs(x - scrollX) < 1) return;
       scroller.scrollLeft = x;
-      scrollX = x;
+      scrollX = scroller.scrollLeft;
       ownScrollAt = performance.now();
     };
     // Only a reader's scroll (wheel, scrollbar, keys, touch) decides whether the view follows the newest
@@ -300,7 +303,7 @@ export default {
       if (!following) return;
       const x = endX();
       if (Math.abs(scroller.scrollLeft - x) >= 1) scroller.scrollLeft = x;
-      scrollX = x;
+      scrollX = scroller.scrollLeft; // clamped if this frame's columns are not drawn yet: see toEnd
       if (frames > 1) settleEnd(frames - 1);
     });
     scroller.addEventListener("scroll", () => {
